@@ -1,0 +1,203 @@
+"""The hypergradient of the outer loss by implicit differentiation.
+
+``dL/dlog_alpha = -(d/dlog_alpha grad_w h)^T q`` with ``q ~ H^{-1} grad g(w*)``;
+the methods of :mod:`hoag_shine.methods` differ only in how they obtain ``q``.
+"""
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from .datafit import LogisticLoss
+from .inner import InnerProblem
+from .lbfgs import minimize_lbfgs
+from .methods import get_method
+from ._validation import check_hyper, check_training_pair
+
+
+@dataclass
+class HypergradientResult:
+    """Outcome of one forward (inner solve) and backward (hypergradient) pass.
+
+    Attributes
+    ----------
+    grad : ndarray of shape (n_hyper,)
+        Hypergradient estimate with respect to the log-scale strengths.
+    outer_loss : float
+        Outer loss ``g(w)`` at the inner solution.
+    w : ndarray of shape (n_coef,)
+        Inner solution (intercept last when fitted).
+    coef : ndarray of shape (n_features,)
+        Inner solution without the intercept.
+    intercept : float
+        Fitted intercept (0 when not fitted).
+    q : ndarray of shape (n_coef,)
+        Approximation of ``H^{-1} grad g(w)`` used.
+    inner : scipy.optimize.OptimizeResult
+        Result of :func:`minimize_lbfgs` (memory and inverse estimate included).
+    n_inner_iter, n_grad_evals, n_hvp : int
+        Work counters: inner iterations, inner gradient evaluations (OPA's
+        extra ones included) and Hessian-vector products of the backward pass.
+    time_forward, time_backward : float
+        Seconds spent in the inner solve and in the backward pass.
+    """
+
+    grad: np.ndarray
+    outer_loss: float
+    w: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    q: np.ndarray
+    inner: OptimizeResult = field(repr=False)
+    n_inner_iter: int = 0
+    n_grad_evals: int = 0
+    n_hvp: int = 0
+    time_forward: float = 0.0
+    time_backward: float = 0.0
+
+    @property
+    def finite(self):
+        """True when the outer loss and the hypergradient are finite."""
+        return bool(np.isfinite(self.outer_loss) and np.all(np.isfinite(self.grad)))
+
+
+def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
+                            memory=None, inner_tol=1e-8, max_iter=1000,
+                            memory_size=None, q0=None, warn=True):
+    """Solve the inner problem at ``log_alpha`` and estimate the hypergradient.
+
+    This is the routine shared by :func:`hypergradient` and the HOAG outer
+    loop; it validates nothing.
+
+    Parameters
+    ----------
+    problem : InnerProblem
+        Inner (training) problem.
+    outer : LogisticLoss
+        Outer loss on the outer (validation) data.
+    log_alpha : ndarray of shape (n_hyper,)
+        Log-scale strengths.
+    method : HypergradientMethod
+        How ``q`` is obtained.
+    w0 : ndarray, optional
+        Inner starting point (zeros by default).
+    memory : LBFGSMemory, optional
+        L-BFGS memory to warm-start the inner solver from.
+    inner_tol : float, default=1e-8
+        Absolute gradient-norm tolerance of the inner solve.
+    max_iter : int, default=1000
+        Inner iteration cap.
+    memory_size : int, optional
+        L-BFGS memory size (default: the method's ``default_memory``).
+    q0 : ndarray, optional
+        Warm start of iterative backward solvers.
+    warn : bool, default=True
+        Let the inner solver warn when it stops short of ``inner_tol``.
+
+    Returns
+    -------
+    result : HypergradientResult
+    """
+    start = perf_counter()
+    m = method.default_memory if memory_size is None else memory_size
+    w0 = np.zeros(problem.n_coef) if w0 is None else w0
+    inner = minimize_lbfgs(problem.fun_and_grad(log_alpha), w0, m=m,
+                           tol=inner_tol, max_iter=max_iter, memory=memory,
+                           extra_secant=method.forward_hook(outer.gradient),
+                           warn=warn)
+    middle = perf_counter()
+    w = inner.x
+    outer_loss, v = outer.value_and_gradient(w)
+    hessian = problem.hessian_operator(w, log_alpha)
+    q, n_hvp = method.solve(hessian, v, inner.inverse_hessian, q0)
+    grad = -problem.cross_vjp(w, log_alpha, q)
+    end = perf_counter()
+    fit_intercept = problem.datafit.fit_intercept
+    return HypergradientResult(
+        grad=grad, outer_loss=float(outer_loss), w=w,
+        coef=w[:-1] if fit_intercept else w,
+        intercept=float(w[-1]) if fit_intercept else 0.0, q=q, inner=inner,
+        n_inner_iter=inner.n_iter, n_grad_evals=inner.nfev, n_hvp=n_hvp,
+        time_forward=middle - start, time_backward=end - middle)
+
+
+def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
+                  fit_intercept=False, tol=1e-10, max_iter=10000,
+                  memory_size=None, opa_freq=None, backward_tol=1e-10,
+                  backward_max_iter=None, w0=None):
+    """Hypergradient of the validation logistic loss in the log-scale strengths.
+
+    Solves ``w* = argmin_w sum_i log(1 + exp(-y_i x_i^T w)) + 1/2 sum_j
+    exp(log_alpha_g(j)) w_j^2`` on ``(X, y)`` and differentiates the summed
+    logistic loss of ``w*`` on ``(X_val, y_val)`` by implicit differentiation.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Training data.
+    y : array-like of shape (n_samples,)
+        Two-class training labels; the larger label is mapped to +1.
+    X_val : {ndarray, sparse matrix} of shape (n_val, n_features)
+        Outer (validation) data.
+    y_val : array-like of shape (n_val,)
+        Outer labels, from the same two classes.
+    log_alpha : float or array-like
+        A scalar; one value per feature; or one per group when ``groups``
+        is given.
+    method : str or HypergradientMethod, default="shine"
+        One of "exact", "cg", "shine", "shine-opa", "shine-refine",
+        "shine-pcg", "jacobian-free", or a method object.
+    groups : array-like of int, shape (n_features,), optional
+        Group label of each feature (any integers; one strength per
+        distinct label, in sorted label order).
+    fit_intercept : bool, default=False
+        Fit an unpenalised intercept.
+    tol : float, default=1e-10
+        Inner tolerance, relative to the gradient norm at ``w0``.
+    max_iter : int, default=10000
+        Inner iteration cap.
+    memory_size : int, optional
+        L-BFGS memory size (default: 10 for exact, cg and jacobian-free,
+        30 for the SHINE variants, 60 for shine-opa).
+    opa_freq : int, optional
+        Iterations between OPA updates (shine-opa; default 5).
+    backward_tol : float, default=1e-10
+        Relative residual tolerance of the CG-based methods.
+    backward_max_iter : int, optional
+        CG iteration cap (shine-refine's budget, default 5).
+    w0 : ndarray, optional
+        Inner starting point.
+
+    Returns
+    -------
+    result : HypergradientResult
+        ``grad`` has one entry per strength.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from hoag_shine import hypergradient
+    >>> X, y = make_classification(100, 5, random_state=0)
+    >>> res = hypergradient(X[:60], y[:60], X[60:], y[60:], 0.0, method="cg")
+    >>> res.grad.shape
+    (1,)
+    """
+    X, y, X_val, y_val = check_training_pair(X, y, X_val, y_val)
+    log_alpha, groups = check_hyper(log_alpha, groups, X.shape[1])
+    problem = InnerProblem.from_data(X, y, groups, fit_intercept)
+    outer = LogisticLoss(X_val, y_val, fit_intercept)
+    method = get_method(method, tol=backward_tol, max_iter=backward_max_iter,
+                        freq=opa_freq)
+    w0 = np.zeros(problem.n_coef) if w0 is None else np.asarray(w0, dtype=float)
+    if w0.shape != (problem.n_coef,):
+        raise ValueError(f"w0 must have shape ({problem.n_coef},), got {w0.shape}")
+    g0 = problem.value_and_gradient(w0, log_alpha)[1]
+    result = solve_and_differentiate(
+        problem, outer, log_alpha, method, w0=w0, inner_tol=tol * np.linalg.norm(g0),
+        max_iter=max_iter, memory_size=memory_size)
+    if not result.finite:
+        raise FloatingPointError(
+            f"the hypergradient is not finite (outer loss {result.outer_loss}, "
+            f"grad {result.grad}); the strengths may be too extreme")
+    return result

@@ -1,0 +1,143 @@
+"""L-BFGS whose inverse-Hessian estimate is part of its result."""
+import warnings
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+from sklearn.exceptions import ConvergenceWarning
+
+from .linesearch import strong_wolfe
+from .memory import LBFGSMemory
+
+
+class InnerConvergenceWarning(ConvergenceWarning):
+    """The L-BFGS solver stopped before reaching its gradient tolerance."""
+
+
+def _direction(memory, g):
+    d = -memory.apply(g)
+    if not np.all(np.isfinite(d)) or np.dot(d, g) >= 0:
+        # a two-loop direction that is not a descent direction means the
+        # memory is numerically stale: restart from steepest descent
+        memory.clear()
+        d = -g
+    return d
+
+
+def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
+                   memory=None, extra_secant=None, c1=1e-4, c2=0.9,
+                   max_linesearch=30, warn=True):
+    """Minimise a smooth function by L-BFGS and return its inverse-Hessian estimate.
+
+    The secant pairs ``(s, y)`` are kept in chronological order; a pair whose
+    curvature ``s^T y`` is not safely positive is skipped; the initial matrix
+    is ``gamma I`` with ``gamma = s^T y / y^T y`` of the newest pair; each step
+    satisfies the strong Wolfe conditions. The solver stops when the
+    Euclidean norm of the gradient is at most ``tol``.
+
+    Parameters
+    ----------
+    fun_and_grad : callable
+        ``x -> (value, gradient)``.
+    x0 : ndarray of shape (n,)
+        Starting point (not modified).
+    m : int, default=10
+        Number of secant pairs kept.
+    tol : float, default=1e-5
+        Gradient-norm tolerance. ``tol=0`` runs exactly ``max_iter``
+        iterations (unless the gradient vanishes exactly).
+    max_iter : int, default=1000
+        Maximum number of iterations (accepted steps).
+    memory : LBFGSMemory, optional
+        Pairs from an earlier solve (its ``result.memory``) to warm-start
+        from; it is copied, never modified. Chaining one-iteration calls
+        through ``x0=result.x, memory=result.memory`` reproduces one long run.
+    extra_secant : callable, optional
+        Hook for extra secant pairs, called at the start of every iteration
+        as ``extra_secant(iteration, x, grad, memory)``; it returns a direction
+        ``e`` or None. For a direction, the solver evaluates the gradient at
+        ``x + e`` and pushes ``(e, grad(x + e) - grad)`` into the memory
+        without moving ``x``. This is how OPA updates are made.
+    c1, c2 : float, default=1e-4, 0.9
+        Strong Wolfe constants.
+    max_linesearch : int, default=30
+        Function evaluations allowed per line search.
+    warn : bool, default=True
+        Emit an :class:`InnerConvergenceWarning` when the solver stops
+        without reaching ``tol``.
+
+    Returns
+    -------
+    result : scipy.optimize.OptimizeResult
+        With fields ``x``, ``fun``, ``grad``, ``grad_norm``, ``n_iter``,
+        ``nfev`` (function and gradient evaluations, extra secant ones
+        included), ``n_extra`` (extra secant evaluations), ``success``,
+        ``message``, ``memory`` (an :class:`LBFGSMemory`) and
+        ``inverse_hessian`` (an :class:`InverseHessianOperator` applying
+        the two-loop matrix the solver would use at its next step).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hoag_shine import minimize_lbfgs
+    >>> A = np.diag([1.0, 10.0])
+    >>> res = minimize_lbfgs(lambda x: (0.5 * x @ A @ x, A @ x), np.ones(2), tol=1e-10)
+    >>> res.success, np.allclose(res.x, 0.0)
+    (True, True)
+    """
+    if int(m) < 1:
+        raise ValueError(f"m must be a positive integer, got {m!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be non-negative, got {tol!r}")
+    if int(max_iter) < 0:
+        raise ValueError(f"max_iter must be non-negative, got {max_iter!r}")
+    x = np.array(x0, dtype=float).ravel()
+    memory = LBFGSMemory(m) if memory is None else memory.copy(maxlen=int(m))
+    f, g = fun_and_grad(x)
+    if not (np.isfinite(f) and np.all(np.isfinite(g))):
+        raise FloatingPointError("objective or gradient is not finite at x0")
+    nfev, n_extra, n_iter = 1, 0, 0
+    message = "maximum number of iterations reached"
+    while True:
+        grad_norm = np.linalg.norm(g)
+        if grad_norm <= tol:
+            message = "gradient norm below tol"
+            break
+        if n_iter >= max_iter:
+            break
+        if extra_secant is not None:
+            e = extra_secant(n_iter, x, g, memory)
+            if e is not None:
+                _, g_e = fun_and_grad(x + e)
+                nfev += 1
+                n_extra += 1
+                if np.all(np.isfinite(g_e)):
+                    memory.push(e, g_e - g)
+        d = _direction(memory, g)
+        # without curvature information, a first step of length 1
+        step = 1.0 if len(memory) else min(1.0, 1.0 / grad_norm)
+        t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, d, step, c1, c2,
+                                    max_linesearch)
+        nfev += n_ls
+        if t is None and len(memory):
+            memory.clear()
+            d = -g
+            t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, d,
+                                        min(1.0, 1.0 / grad_norm), c1, c2,
+                                        max_linesearch)
+            nfev += n_ls
+        if t is None:
+            message = "line search failed to find a point of sufficient decrease"
+            break
+        x_new, f_new, g_new = new
+        memory.push(x_new - x, g_new - g)
+        x, f, g = x_new, f_new, g_new
+        n_iter += 1
+    success = grad_norm <= tol
+    if warn and tol > 0 and not success:
+        warnings.warn(f"L-BFGS stopped after {n_iter} iterations with gradient "
+                      f"norm {grad_norm:.3e} > tol={tol:.3e}: {message}",
+                      InnerConvergenceWarning, stacklevel=2)
+    return OptimizeResult(
+        x=x, fun=f, grad=g, grad_norm=grad_norm, n_iter=n_iter, nfev=nfev,
+        n_extra=n_extra, success=success, message=message, memory=memory,
+        inverse_hessian=memory.as_operator(x.shape[0]))

@@ -1,0 +1,175 @@
+"""The L-BFGS memory and the inverse-Hessian operator it defines."""
+from collections import deque
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+# A pair is skipped unless s^T y > CURVATURE_EPS * ||s|| ||y||: the cosine
+# between s and y must be safely positive for the update to stay SPD.
+CURVATURE_EPS = 1e-10
+
+
+class LBFGSMemory:
+    """The last ``maxlen`` secant pairs ``(s, y)`` in chronological order.
+
+    The arrays of a pair are never modified after they are pushed, so copying
+    a memory only copies references: a memory handed to a solver, or an
+    operator built from it, never changes when the solver pushes new pairs.
+
+    Parameters
+    ----------
+    maxlen : int
+        Maximum number of pairs kept (the L-BFGS memory size ``m``).
+    pairs : iterable of (ndarray, ndarray), optional
+        Initial pairs, oldest first. Pairs failing the curvature test are
+        skipped as in :meth:`push`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hoag_shine import LBFGSMemory
+    >>> mem = LBFGSMemory(5)
+    >>> mem.push(np.array([1.0, 0.0]), np.array([2.0, 0.0]))
+    True
+    >>> mem.apply(np.array([2.0, 0.0]))  # secant equation: B y = s
+    array([1., 0.])
+    """
+
+    def __init__(self, maxlen, pairs=()):
+        if int(maxlen) < 1:
+            raise ValueError(f"maxlen must be a positive integer, got {maxlen!r}")
+        self.maxlen = int(maxlen)
+        self._pairs = deque(maxlen=self.maxlen)
+        for s, y in pairs:
+            self.push(s, y)
+
+    def __len__(self):
+        return len(self._pairs)
+
+    @property
+    def pairs(self):
+        """Tuple of the stored ``(s, y)`` pairs, oldest first."""
+        return tuple((s, y) for s, y, _ in self._pairs)
+
+    def copy(self, maxlen=None):
+        """A memory holding the same pairs (the newest ``maxlen`` of them)."""
+        new = LBFGSMemory(self.maxlen if maxlen is None else maxlen)
+        new._pairs.extend(self._pairs)
+        return new
+
+    def push(self, s, y):
+        """Append the pair ``(s, y)`` if its curvature is safely positive.
+
+        Returns
+        -------
+        accepted : bool
+            False if the pair was skipped.
+        """
+        sy = float(np.dot(s, y))
+        bound = CURVATURE_EPS * np.linalg.norm(s) * np.linalg.norm(y)
+        if not (np.isfinite(sy) and sy > bound and sy > 0.0):
+            return False
+        self._pairs.append((np.array(s, dtype=float), np.array(y, dtype=float),
+                            1.0 / sy))
+        return True
+
+    def clear(self):
+        """Forget every pair."""
+        self._pairs.clear()
+
+    @property
+    def gamma(self):
+        """Scaling ``s^T y / y^T y`` of the newest pair (1 if the memory is empty)."""
+        if not self._pairs:
+            return 1.0
+        s, y, rho = self._pairs[-1]
+        return 1.0 / (rho * np.dot(y, y))
+
+    @property
+    def last_step(self):
+        """The newest ``s``, or None when the memory is empty."""
+        return self._pairs[-1][0] if self._pairs else None
+
+    def apply(self, V):
+        """Apply the L-BFGS inverse-Hessian estimate by the two-loop recursion.
+
+        Parameters
+        ----------
+        V : ndarray of shape (n,) or (n, k)
+            Vector, or matrix whose columns are vectors.
+
+        Returns
+        -------
+        BV : ndarray of the same shape as ``V``
+        """
+        V = np.asarray(V, dtype=float)
+        Q = V.reshape(V.shape[0], -1).copy()
+        coefs = []
+        for s, y, rho in reversed(self._pairs):
+            a = rho * (s @ Q)
+            Q -= np.outer(y, a)
+            coefs.append(a)
+        Q *= self.gamma
+        for (s, y, rho), a in zip(self._pairs, reversed(coefs)):
+            b = rho * (y @ Q)
+            Q += np.outer(s, a - b)
+        return Q.reshape(V.shape)
+
+    def as_operator(self, n=None):
+        """The current estimate as an :class:`InverseHessianOperator`.
+
+        ``n``, the dimension, is needed only when the memory is empty (the
+        operator is then the identity).
+        """
+        return InverseHessianOperator(self, n)
+
+
+class InverseHessianOperator(LinearOperator):
+    """L-BFGS inverse-Hessian estimate as a symmetric positive definite operator.
+
+    The operator takes a snapshot of the memory: pairs pushed into the memory
+    afterwards do not change it.
+
+    Parameters
+    ----------
+    memory : LBFGSMemory
+        Pairs defining the two-loop recursion, oldest first, with initial
+        matrix ``gamma * I``.
+    n : int, optional
+        Dimension; required when the memory is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hoag_shine import LBFGSMemory
+    >>> B = LBFGSMemory(3, [(np.array([1.0, 1.0]), np.array([2.0, 1.0]))]).as_operator()
+    >>> np.allclose(B @ np.array([2.0, 1.0]), [1.0, 1.0])
+    True
+    """
+
+    def __init__(self, memory, n=None):
+        self.memory = memory.copy()
+        if len(memory):
+            n_pairs = memory.pairs[0][0].shape[0]
+            if n is not None and n != n_pairs:
+                raise ValueError(f"n={n} does not match the pairs' dimension {n_pairs}")
+            n = n_pairs
+        elif n is None:
+            raise ValueError("n is required for an operator built from an empty memory")
+        super().__init__(dtype=np.dtype(float), shape=(int(n), int(n)))
+
+    def _matvec(self, v):
+        return self.memory.apply(np.ravel(v)).reshape(np.shape(v))
+
+    def _matmat(self, V):
+        return self.memory.apply(V)
+
+    def _rmatvec(self, v):
+        return self._matvec(v)
+
+    def _adjoint(self):
+        return self
+
+    def todense(self):
+        """Dense matrix of the operator (for tests and small problems)."""
+        return self.memory.apply(np.eye(self.shape[0]))

@@ -1,0 +1,272 @@
+"""How the backward pass obtains ``q ~ H^{-1} grad g``: one small class per method.
+
+Every method has the same two-part interface:
+
+* ``forward_hook(outer_gradient)`` returns an extra-secant hook for the inner
+  L-BFGS solve (only OPA uses it) or None;
+* ``solve(hessian, rhs, inverse_hessian, q0)`` returns ``(q, n_hvp)``, the
+  approximate solution of ``H q = rhs`` and the number of Hessian-vector
+  products it cost.
+
+Adding a method is one class and one entry in :data:`METHODS`.
+"""
+import inspect
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse.linalg import LinearOperator, cg
+
+from .opa import OPAUpdates
+
+
+class _CountingOperator(LinearOperator):
+    """Wrap a LinearOperator and count its products with vectors."""
+
+    def __init__(self, op):
+        super().__init__(dtype=op.dtype, shape=op.shape)
+        self.op = op
+        self.count = 0
+
+    def _matvec(self, v):
+        self.count += 1
+        return self.op.matvec(v)
+
+    def _matmat(self, V):
+        self.count += V.shape[1]
+        return self.op.matmat(V)
+
+
+def _check_tol(name, value):
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+
+
+def _check_iter(name, value):
+    if int(value) != value or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
+                       preconditioner=None):
+    """Solve ``H q = rhs`` by (preconditioned) CG to relative tolerance ``tol``.
+
+    Parameters
+    ----------
+    hessian : LinearOperator
+        Symmetric positive definite operator.
+    rhs : ndarray
+        Right-hand side.
+    x0 : ndarray, optional
+        Starting point (warm start).
+    tol : float, default=1e-10
+        Stop when ``||H q - rhs|| <= tol * ||rhs||``.
+    max_iter : int, optional
+        Iteration cap (default ``10 * n``).
+    preconditioner : LinearOperator, optional
+        SPD approximation of ``H^{-1}``.
+
+    Returns
+    -------
+    q : ndarray
+        Approximate solution.
+    n_hvp : int
+        Hessian-vector products used (including the residual of ``x0``).
+    """
+    counted = _CountingOperator(hessian)
+    if max_iter is None:
+        max_iter = 10 * hessian.shape[0]
+    if max_iter == 0:
+        return (np.zeros_like(rhs) if x0 is None else np.array(x0, dtype=float)), 0
+    q, _ = cg(counted, rhs, x0=x0, rtol=tol, atol=0.0, maxiter=max_iter,
+              M=preconditioner)
+    return q, counted.count
+
+
+class HypergradientMethod:
+    """Base class: SHINE's inverse estimate, no forward hook.
+
+    Subclasses override :meth:`solve` and, for OPA, :meth:`forward_hook`.
+    """
+
+    name = "base"
+    default_memory = 30
+
+    def forward_hook(self, outer_gradient):
+        """Extra-secant hook for the inner solver, or None."""
+        return None
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+        """Approximate ``H^{-1} rhs``; return ``(q, n_hvp)``."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+class Exact(HypergradientMethod):
+    """Dense Cholesky solve of ``H q = rhs``; small problems and tests only."""
+
+    name = "exact"
+    default_memory = 10
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+        n = hessian.shape[0]
+        H = hessian.matmat(np.eye(n))
+        return cho_solve(cho_factor(0.5 * (H + H.T)), rhs), n
+
+
+class ConjugateGradient(HypergradientMethod):
+    """HOAG's backward pass: CG on ``H q = rhs``, warm-started at ``q0``.
+
+    Parameters
+    ----------
+    tol : float, default=1e-10
+        Relative residual tolerance.
+    max_iter : int, optional
+        Iteration cap (default ``10 * n``).
+    warm_start : bool, default=True
+        Start from ``q0`` (the previous outer step's solution) when given.
+    """
+
+    name = "cg"
+    default_memory = 10
+
+    def __init__(self, tol=1e-10, max_iter=None, warm_start=True):
+        _check_tol("tol", tol)
+        if max_iter is not None:
+            _check_iter("max_iter", max_iter)
+        self.tol, self.max_iter, self.warm_start = tol, max_iter, warm_start
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+        x0 = q0 if self.warm_start else None
+        return conjugate_gradient(hessian, rhs, x0, self.tol, self.max_iter)
+
+
+class Shine(HypergradientMethod):
+    """SHINE: ``q = B rhs`` with the inner solver's L-BFGS inverse estimate."""
+
+    name = "shine"
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+        return inverse_hessian.matvec(rhs), 0
+
+
+class ShineOPA(Shine):
+    """SHINE after an inner solve that made OPA extra secant updates.
+
+    Parameters
+    ----------
+    freq : int, default=5
+        An OPA update every ``freq`` inner iterations.
+    """
+
+    name = "shine-opa"
+    default_memory = 60
+
+    def __init__(self, freq=5):
+        _check_iter("freq", freq)
+        if freq < 1:
+            raise ValueError(f"freq must be a positive integer, got {freq!r}")
+        self.freq = freq
+
+    def forward_hook(self, outer_gradient):
+        return OPAUpdates(outer_gradient, self.freq)
+
+
+class ShineRefine(HypergradientMethod):
+    """CG started from the SHINE estimate, with a small iteration budget.
+
+    Parameters
+    ----------
+    tol : float, default=1e-10
+        Relative residual tolerance.
+    max_iter : int, default=5
+        CG iteration budget.
+    """
+
+    name = "shine-refine"
+
+    def __init__(self, tol=1e-10, max_iter=5):
+        _check_tol("tol", tol)
+        _check_iter("max_iter", max_iter)
+        self.tol, self.max_iter = tol, max_iter
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+        return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
+                                  self.tol, self.max_iter)
+
+
+class ShinePCG(HypergradientMethod):
+    """CG preconditioned by the L-BFGS inverse estimate.
+
+    Parameters
+    ----------
+    tol : float, default=1e-10
+        Relative residual tolerance.
+    max_iter : int, optional
+        Iteration cap (default ``10 * n``).
+
+    Notes
+    -----
+    CG starts from the SHINE estimate ``B rhs``, so that with a budget of
+    zero iterations the method reduces to SHINE.
+    """
+
+    name = "shine-pcg"
+
+    def __init__(self, tol=1e-10, max_iter=None):
+        _check_tol("tol", tol)
+        if max_iter is not None:
+            _check_iter("max_iter", max_iter)
+        self.tol, self.max_iter = tol, max_iter
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+        return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
+                                  self.tol, self.max_iter,
+                                  preconditioner=inverse_hessian)
+
+
+class JacobianFree(HypergradientMethod):
+    """Jacobian-free backpropagation: ``H^{-1}`` replaced by the identity."""
+
+    name = "jacobian-free"
+    default_memory = 10
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+        return np.array(rhs, dtype=float), 0
+
+
+METHODS = {cls.name: cls for cls in (
+    Exact, ConjugateGradient, Shine, ShineOPA, ShineRefine, ShinePCG, JacobianFree)}
+
+
+def get_method(method, **options):
+    """Return a method object from its name, or the object itself.
+
+    Parameters
+    ----------
+    method : str or HypergradientMethod
+        One of ``METHODS``' keys, or an instance (returned as is).
+    **options
+        Candidate keyword arguments (``tol``, ``max_iter``, ``freq``, ...);
+        each class takes those its constructor accepts, None meaning the
+        class's default.
+
+    Returns
+    -------
+    method : HypergradientMethod
+
+    Examples
+    --------
+    >>> from hoag_shine.methods import get_method
+    >>> get_method("shine-opa", freq=3, tol=1e-6)
+    ShineOPA(freq=3)
+    """
+    if isinstance(method, HypergradientMethod):
+        return method
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    cls = METHODS[method]
+    accepted = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
