@@ -1,16 +1,25 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
 from .datafit import LogisticLoss
+from .criterion import FoldState, HeldOutCriterion
+from .estimator import HyperOptimizer
 from .hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
 from .inner import InnerProblem
 from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .memory import InverseHessianOperator, LBFGSMemory
 from .methods import METHODS, HypergradientMethod, get_method
 from .opa import OPAUpdates
+from .outer import TOLERANCE_SCHEDULES, HOAGResult, hoag
 from .penalty import L2Penalty
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FoldState",
+    "HeldOutCriterion",
+    "HOAGResult",
+    "HyperOptimizer",
+    "TOLERANCE_SCHEDULES",
+    "hoag",
     "HypergradientMethod",
     "HypergradientResult",
     "METHODS",

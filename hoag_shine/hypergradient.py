@@ -64,7 +64,8 @@ class HypergradientResult:
 
 def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
                             memory=None, inner_tol=1e-8, max_iter=1000,
-                            memory_size=None, q0=None, warn=True):
+                            memory_size=None, q0=None, backward_tol=None,
+                            warn=True):
     """Solve the inner problem at ``log_alpha`` and estimate the hypergradient.
 
     This is the routine shared by :func:`hypergradient` and the HOAG outer
@@ -92,6 +93,9 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
         L-BFGS memory size (default: the method's ``default_memory``).
     q0 : ndarray, optional
         Warm start of iterative backward solvers.
+    backward_tol : float, optional
+        Relative tolerance of iterative backward solvers, overriding the
+        method's own.
     warn : bool, default=True
         Let the inner solver warn when it stops short of ``inner_tol``.
 
@@ -110,7 +114,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     w = inner.x
     outer_loss, v = outer.value_and_gradient(w)
     hessian = problem.hessian_operator(w, log_alpha)
-    q, n_hvp = method.solve(hessian, v, inner.inverse_hessian, q0)
+    q, n_hvp = method.solve(hessian, v, inner.inverse_hessian, q0, backward_tol)
     grad = -problem.cross_vjp(w, log_alpha, q)
     end = perf_counter()
     fit_intercept = problem.datafit.fit_intercept

@@ -77,6 +77,26 @@ class LBFGSMemory:
         """Forget every pair."""
         self._pairs.clear()
 
+    def shifted(self, delta):
+        """Pairs re-targeted to a Hessian shifted by ``diag(delta)``.
+
+        When the l2 strengths change by ``delta`` (per coefficient), the
+        Hessian of the inner problem changes by exactly ``diag(delta)`` for
+        the same ``w``, so ``y + delta * s`` is the secant pair of the new
+        problem over the same segment. Pairs whose curvature is no longer
+        safely positive are dropped.
+
+        Parameters
+        ----------
+        delta : float or ndarray of shape (n,)
+            Change of the per-coefficient strengths.
+
+        Returns
+        -------
+        memory : LBFGSMemory
+        """
+        return LBFGSMemory(self.maxlen, [(s, y + delta * s) for s, y in self.pairs])
+
     @property
     def gamma(self):
         """Scaling ``s^T y / y^T y`` of the newest pair (1 if the memory is empty)."""

@@ -4,9 +4,10 @@ Every method has the same two-part interface:
 
 * ``forward_hook(outer_gradient)`` returns an extra-secant hook for the inner
   L-BFGS solve (only OPA uses it) or None;
-* ``solve(hessian, rhs, inverse_hessian, q0)`` returns ``(q, n_hvp)``, the
-  approximate solution of ``H q = rhs`` and the number of Hessian-vector
-  products it cost.
+* ``solve(hessian, rhs, inverse_hessian, q0, tol)`` returns ``(q, n_hvp)``,
+  the approximate solution of ``H q = rhs`` and the number of Hessian-vector
+  products it cost; ``tol``, when given, overrides the relative tolerance of
+  the iterative methods (the HOAG loop tightens it along the run).
 
 Adding a method is one class and one entry in :data:`METHODS`.
 """
@@ -44,6 +45,10 @@ def _check_tol(name, value):
 def _check_iter(name, value):
     if int(value) != value or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _pick(override, default):
+    return default if override is None else override
 
 
 def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
@@ -95,8 +100,27 @@ class HypergradientMethod:
         """Extra-secant hook for the inner solver, or None."""
         return None
 
-    def solve(self, hessian, rhs, inverse_hessian, q0=None):
-        """Approximate ``H^{-1} rhs``; return ``(q, n_hvp)``."""
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """Approximate ``H^{-1} rhs``; return ``(q, n_hvp)``.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Hessian of the inner problem at its solution.
+        rhs : ndarray
+            Gradient of the outer loss.
+        inverse_hessian : LinearOperator
+            L-BFGS inverse-Hessian estimate of the inner solve.
+        q0 : ndarray, optional
+            Previous solution, for warm starts.
+        tol : float, optional
+            Relative residual tolerance overriding the method's own.
+
+        Returns
+        -------
+        q : ndarray
+        n_hvp : int
+        """
         raise NotImplementedError
 
     def __repr__(self):
@@ -110,7 +134,7 @@ class Exact(HypergradientMethod):
     name = "exact"
     default_memory = 10
 
-    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         n = hessian.shape[0]
         H = hessian.matmat(np.eye(n))
         return cho_solve(cho_factor(0.5 * (H + H.T)), rhs), n
@@ -138,9 +162,9 @@ class ConjugateGradient(HypergradientMethod):
             _check_iter("max_iter", max_iter)
         self.tol, self.max_iter, self.warm_start = tol, max_iter, warm_start
 
-    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         x0 = q0 if self.warm_start else None
-        return conjugate_gradient(hessian, rhs, x0, self.tol, self.max_iter)
+        return conjugate_gradient(hessian, rhs, x0, _pick(tol, self.tol), self.max_iter)
 
 
 class Shine(HypergradientMethod):
@@ -148,7 +172,7 @@ class Shine(HypergradientMethod):
 
     name = "shine"
 
-    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         return inverse_hessian.matvec(rhs), 0
 
 
@@ -192,9 +216,9 @@ class ShineRefine(HypergradientMethod):
         _check_iter("max_iter", max_iter)
         self.tol, self.max_iter = tol, max_iter
 
-    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
-                                  self.tol, self.max_iter)
+                                  _pick(tol, self.tol), self.max_iter)
 
 
 class ShinePCG(HypergradientMethod):
@@ -221,9 +245,9 @@ class ShinePCG(HypergradientMethod):
             _check_iter("max_iter", max_iter)
         self.tol, self.max_iter = tol, max_iter
 
-    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
-                                  self.tol, self.max_iter,
+                                  _pick(tol, self.tol), self.max_iter,
                                   preconditioner=inverse_hessian)
 
 
@@ -233,7 +257,7 @@ class JacobianFree(HypergradientMethod):
     name = "jacobian-free"
     default_memory = 10
 
-    def solve(self, hessian, rhs, inverse_hessian, q0=None):
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         return np.array(rhs, dtype=float), 0
 
 
