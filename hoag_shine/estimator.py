@@ -1,8 +1,10 @@
 """HyperOptimizer: l2-regularised logistic regression whose strengths are tuned by HOAG."""
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -19,6 +21,9 @@ from .outer import TOLERANCE_SCHEDULES, hoag
 
 #: relative inner tolerance of the final refit
 REFIT_TOL = 1e-8
+#: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
+#: any useful strength, and the bound keeps every product with w finite
+MAX_ABS_BOUND = 100.0
 
 
 class HyperOptimizer(ClassifierMixin, BaseEstimator):
@@ -179,9 +184,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             raise ValueError(f"tolerance_factor must be in (0, 1], got {self.tolerance_factor!r}")
         bounds = np.asarray(self.lambda_bounds, dtype=float) \
             if _is_pair(self.lambda_bounds) else None
-        if bounds is None or not np.all(np.isfinite(bounds)) or bounds[0] >= bounds[1]:
-            raise ValueError("lambda_bounds must be two finite numbers (low, high) with "
-                             f"low < high, got {self.lambda_bounds!r}")
+        if bounds is None or not np.all(np.abs(bounds) <= MAX_ABS_BOUND) \
+                or bounds[0] >= bounds[1]:
+            raise ValueError(f"lambda_bounds must be two numbers (low, high) in "
+                             f"[-{MAX_ABS_BOUND:g}, {MAX_ABS_BOUND:g}] with low < high, "
+                             f"got {self.lambda_bounds!r}")
         if self.cv is None and not (isinstance(self.validation_fraction, numbers.Real)
                                     and 0 < self.validation_fraction < 1):
             raise ValueError("validation_fraction must be in (0, 1), got "
@@ -245,6 +252,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             raise ValueError("Only binary classification is supported. The type of "
                              f"the target is {y_type}.")
         self.classes_, y_index = np.unique(y, return_inverse=True)
+        if self.classes_.shape[0] < 2:
+            raise ValueError(f"y holds one class ({self.classes_[0]!r}); "
+                             "HyperOptimizer needs samples of two classes")
         y_pm = np.where(y_index == 1, 1.0, -1.0)
         groups, n_hyper = self._groups(X.shape[1])
         lam0 = np.broadcast_to(np.asarray(self.lambda_init, dtype=float), (n_hyper,)) \
@@ -266,6 +276,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                       tolerance_decrease=self.tolerance_decrease,
                       tolerance_factor=self.tolerance_factor, callback=self.callback,
                       verbose=self.verbose)
+        _warn_if_gave_up(result, bounds)
         self.log_alpha_ = result.log_alpha
         self.alpha_ = np.exp(result.log_alpha)
         self.n_iter_ = result.n_iter
@@ -350,6 +361,27 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+def _warn_if_gave_up(result, bounds):
+    """ConvergenceWarning for the ways a HOAG run can end short of an optimum."""
+    reasons = []
+    lam = result.log_alpha
+    for side, value in (("lower", bounds[0]), ("upper", bounds[1])):
+        hit = np.isclose(lam, value)
+        if hit.any():
+            reasons.append(f"{hit.sum()} of {lam.shape[0]} log(alpha) stopped at the "
+                           f"{side} bound {value:g}; widen lambda_bounds if the held-out "
+                           "loss keeps improving there")
+    if result.history and not any(r["accepted"] for r in result.history[1:]) \
+            and len(result.history) > 1:
+        reasons.append("every step after the first was rejected (the outer loss did not "
+                       "decrease); the strengths stayed at lambda_init")
+    if not all(r.inner.success for r in result.results):
+        reasons.append("the inner solver did not reach its tolerance at the final "
+                       "strengths; raise inner_max_iter")
+    for reason in reasons:
+        warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=3)
 
 
 def _is_pair(value):

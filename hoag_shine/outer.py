@@ -13,7 +13,9 @@ Step rule (Pedregosa 2016, section 3, with the rejection made real):
   (a descent-lemma test with slack for the inexact inner solve), lengthens
   the next step (``L <- 0.95 L``); one that did not halves it (``L <- 2 L``),
   which damps the oscillations that inexact hypergradients cause around the
-  optimum.
+  optimum. When the warm-started inner solves already met their tolerance
+  and made no iteration, ``w`` and hence the loss did not change, which says
+  nothing about the step: ``L`` is kept.
 
 The loop stops after ``max_iter`` evaluations of the outer objective, when a
 step moves ``lambda`` by less than ``tol`` (Euclidean norm; this includes a
@@ -192,6 +194,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             if not accepted:
                 L *= 2.0
                 shrink *= 0.5
+            elif all(r.n_inner_iter == 0 for r in results):
+                pass  # w did not move: the loss change says nothing about the step
             elif decrease >= SUFFICIENT * L * np.sum((step_lam - lam) ** 2):
                 L *= 0.95
             else:

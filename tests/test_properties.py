@@ -1,0 +1,118 @@
+"""Property-based tests over random small problems (hypothesis)."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
+
+from hoag_shine import HyperOptimizer, InnerProblem, hypergradient, minimize_lbfgs
+
+SETTINGS = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def problems(draw, min_n=12, max_n=40, max_p=6):
+    """Random binary problems with both classes present at least 3 times each."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    n = draw(st.integers(min_n, max_n))
+    p = draw(st.integers(1, max_p))
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) * draw(st.sampled_from([1e-2, 1.0, 30.0]))
+    if draw(st.booleans()):
+        X[:, rng.integers(p)] = 0.0
+    y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    y[:3], y[3:6] = -1.0, 1.0
+    rng.shuffle(y)
+    if draw(st.booleans()):
+        X = sparse.csr_matrix(X)
+    return X, y
+
+
+@SETTINGS
+@given(data=problems(), log_alpha=st.floats(-4, 4), fit_intercept=st.booleans())
+def test_inner_solution_is_optimal(data, log_alpha, fit_intercept):
+    X, y = data
+    problem = InnerProblem.from_data(X, y, fit_intercept=fit_intercept)
+    fun = problem.fun_and_grad([log_alpha])
+    w0 = np.zeros(problem.n_coef)
+    tol = 1e-8 * np.linalg.norm(fun(w0)[1])
+    res = minimize_lbfgs(fun, w0, tol=tol, max_iter=5000)
+    assert res.success
+    # optimality condition recomputed independently of the solver's own bookkeeping
+    Xd = X.toarray() if sparse.issparse(X) else X
+    A = np.c_[Xd, np.ones(len(y))] if fit_intercept else Xd
+    z = y * (A @ res.x)
+    grad = A.T @ (-y / (1 + np.exp(z))) + problem.penalty.strengths([log_alpha]) * res.x
+    assert np.linalg.norm(grad) <= 1.01 * tol + 1e-12
+
+
+@SETTINGS
+@given(data=problems(min_n=30), log_alpha=st.floats(-3, 3), fit_intercept=st.booleans())
+def test_exact_hypergradient_matches_finite_differences(data, log_alpha, fit_intercept):
+    X, y = data
+    n = X.shape[0]
+    tr, va = np.arange(n) % 3 != 0, np.arange(n) % 3 == 0
+    y[np.flatnonzero(va)[:2]] = [-1.0, 1.0]
+    y[np.flatnonzero(tr)[:2]] = [-1.0, 1.0]
+
+    def loss(lam):
+        return hypergradient(X[tr], y[tr], X[va], y[va], lam, method="exact",
+                             fit_intercept=fit_intercept, tol=1e-12).outer_loss
+
+    res = hypergradient(X[tr], y[tr], X[va], y[va], log_alpha, method="exact",
+                        fit_intercept=fit_intercept, tol=1e-12)
+    h = 1e-4
+    # fourth-order central difference: truncation error O(h^4)
+    fd = (-loss(log_alpha + 2 * h) + 8 * loss(log_alpha + h) - 8 * loss(log_alpha - h)
+          + loss(log_alpha - 2 * h)) / (12 * h)
+    scale = max(abs(fd), 1e-6 * res.outer_loss, 1e-9)
+    assert abs(res.grad[0] - fd) <= 1e-4 * scale, (res.grad, fd)
+
+
+METHODS = ["cg", "shine", "shine-opa", "shine-refine", "jacobian-free"]
+
+
+@SETTINGS
+@given(data=problems(min_n=24), method=st.sampled_from(METHODS),
+       reg=st.sampled_from(["scalar", "per-feature"]), lam0=st.floats(-12, 12))
+def test_estimator_is_always_finite(data, method, reg, lam0):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        clf = HyperOptimizer(method, regularization=reg, lambda_init=lam0, max_iter=8,
+                             validation_fraction=0.4, random_state=0).fit(X, y)
+        proba = clf.predict_proba(X)
+    for value in (clf.coef_, clf.intercept_, clf.log_alpha_, proba):
+        assert np.all(np.isfinite(value))
+    assert np.all((-12 <= clf.log_alpha_) & (clf.log_alpha_ <= 12))
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True),
+                 st.text(max_size=4), st.lists(st.floats(-1, 1), max_size=3))
+PARAMS = ["method", "regularization", "max_iter", "tol", "lambda_init", "lambda_bounds",
+          "tolerance_init", "tolerance_decrease", "tolerance_factor", "memory_size",
+          "opa_freq", "backward_max_iter", "inner_max_iter", "validation_fraction"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(PARAMS), value=junk)
+def test_bad_parameters_raise_value_or_type_error(name, value):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    y = np.r_[np.zeros(15, int), np.ones(15, int)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            clf = HyperOptimizer(**{name: value, "max_iter": 3} if name != "max_iter"
+                                 else {name: value}).fit(X, y)
+        except (ValueError, TypeError) as exc:
+            assert str(exc), "errors carry a message"
+            return
+    # accepted values give a usable model
+    assert np.all(np.isfinite(clf.coef_))
