@@ -97,6 +97,7 @@ class InnerProblem:
         them); each product then costs two passes over ``X``.
         """
         strengths = self.penalty.strengths(log_alpha)
+        w = np.array(w, dtype=float)  # the operator must not follow later changes of w
         cache = {}
 
         def matmat(V):

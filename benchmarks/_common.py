@@ -1,0 +1,162 @@
+"""Shared by the benchmark scripts: threads, machine description, data, tables."""
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy
+import sklearn
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import hoag_shine
+
+from .datasets import DATASETS, DatasetNotFound, load_dataset
+
+
+def limit_threads(n_threads=1):
+    """Pin the BLAS/OpenMP thread pools to ``n_threads`` (None: leave them alone).
+
+    Returns a context manager; use it as ``with limit_threads(1): ...``.
+    Timings on a shared machine are only comparable with the pools pinned.
+    """
+    return threadpool_limits(limits=n_threads)
+
+
+def describe_machine():
+    """Where the numbers were measured: platform, CPUs, library versions, BLAS.
+
+    Call it inside :func:`limit_threads` so that the recorded thread counts
+    are the ones in effect.
+
+    Returns
+    -------
+    description : dict
+        JSON-serialisable.
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not available on every platform
+        usable = None
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "python": sys.version.split()[0],
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "load_average_1_5_15min": (list(os.getloadavg())
+                                   if hasattr(os, "getloadavg") else None),
+        "versions": {"numpy": np.__version__, "scipy": scipy.__version__,
+                     "scikit-learn": sklearn.__version__,
+                     "hoag_shine": hoag_shine.__version__},
+        "threadpools": [
+            {key: pool.get(key) for key in ("user_api", "internal_api", "version",
+                                            "num_threads", "threading_layer",
+                                            "architecture")}
+            for pool in threadpool_info()],
+    }
+
+
+def format_machine(description):
+    """A few readable lines summarising :func:`describe_machine`."""
+    versions = ", ".join(f"{k} {v}" for k, v in description["versions"].items())
+    pools = "; ".join(_format_pool(p) for p in description["threadpools"]) or "none loaded"
+    load = description["load_average_1_5_15min"]
+    return "\n".join([
+        f"machine : {description['platform']}, python {description['python']}, "
+        f"{description['cpu_count']} CPUs ({description['cpus_usable']} usable)"
+        + (f", load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}" if load else ""),
+        f"versions: {versions}",
+        f"BLAS    : {pools}",
+    ])
+
+
+def _format_pool(pool):
+    details = [str(pool[key]) for key in ("version", "architecture", "threading_layer")
+               if pool.get(key)]
+    threads = pool["num_threads"]
+    return (f"{pool['internal_api']} {' '.join(details[:1])}".rstrip()
+            + f" ({', '.join(details[1:] + [f'{threads} thread' + 's' * (threads != 1)])})")
+
+
+def add_common_arguments(parser, default_dataset="20news"):
+    """Add the data and thread options shared by all benchmark scripts."""
+    parser.add_argument("--dataset", default=default_dataset, choices=sorted(DATASETS),
+                        help="registered data set (default: %(default)s)")
+    parser.add_argument("--dataset-path", default=None,
+                        help="file to read for --dataset libsvm-file")
+    parser.add_argument("--data-home", default=None,
+                        help="data home (default: $HOAG_SHINE_DATA, else "
+                             "$SCIKIT_LEARN_DATA, else ~/scikit_learn_data)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads; 0 leaves the pools alone (default: 1)")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the results and the machine description here")
+    return parser
+
+
+def load_from_args(args, parser):
+    """Load the data set named on the command line; exit with one message if absent."""
+    kwargs = {"path": args.dataset_path} if args.dataset == "libsvm-file" else {}
+    try:
+        return load_dataset(args.dataset, args.data_home, **kwargs)
+    except (DatasetNotFound, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+
+
+def thread_limit(args):
+    """The ``n_threads`` for :func:`limit_threads` from the parsed arguments."""
+    return None if args.threads == 0 else args.threads
+
+
+def describe_data(name, X, y):
+    """One line: shape, density and label balance."""
+    n_pos = int(np.sum(y > 0))
+    return (f"data    : {name}, {X.shape[0]:,} x {X.shape[1]:,}, nnz {X.nnz:,} "
+            f"({X.nnz / np.prod(X.shape):.2e} dense), labels -1/+1: "
+            f"{X.shape[0] - n_pos:,}/{n_pos:,}")
+
+
+def split_indices(n_samples, seed=0, train=0.9):
+    """The paper's split: ``train`` fraction for training, the rest halved.
+
+    Returns
+    -------
+    train, outer, held_out : ndarrays of indices
+        The outer part drives the hyperparameters; the held-out part is for
+        reporting only.
+    """
+    perm = np.random.default_rng(seed).permutation(n_samples)
+    n_train = int(round(train * n_samples))
+    n_outer = (n_samples - n_train) // 2
+    return perm[:n_train], perm[n_train:n_train + n_outer], perm[n_train + n_outer:]
+
+
+def median(values):
+    """Median of a non-empty sequence."""
+    return statistics.median(values)
+
+
+def format_table(header, rows, align=None):
+    """Plain-text table; numbers should already be strings.
+
+    ``align`` holds "<" or ">" per column (default: first column left,
+    the others right).
+    """
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    align = align or ["<"] + [">"] * (len(header) - 1)
+    lines = ["  ".join(f"{str(cell):{a}{w}}" for cell, a, w in zip(row, align, widths))
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_json(path, payload):
+    """Write ``payload`` (JSON-serialisable) to ``path``, creating directories."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    print(f"results written to {path}")

@@ -1,0 +1,180 @@
+"""Figures and a summary table from the CSV written by ``benchmarks.run``.
+
+Example::
+
+    python -m benchmarks.plot benchmarks/results/20news.csv --out-dir docs/_static/bench
+
+writes ``<dataset>_convergence.{png,pdf}`` (held-out loss minus the best
+seen for that seed, median over seeds against median time, 10-90% band),
+``<dataset>_backward.{png,pdf}`` (backward-pass time per outer step) and
+``<dataset>_summary.md`` (the table also printed).
+"""
+import argparse
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+#: held-out suboptimality below this is drawn at this value (log scale)
+FLOOR = 1e-7
+#: "reached" means held-out loss within this relative gap of the seed's best
+TARGET = 0.01
+
+
+def read_runs(path):
+    """Rows of the CSV grouped as ``{method: {seed: [row, ...]}}`` (steps in order)."""
+    runs = defaultdict(lambda: defaultdict(list))
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for key in ("time", "heldout_loss", "outer_loss", "log_alpha"):
+                row[key] = float(row[key])
+            for key in ("time_backward",):
+                row[key] = float(row[key]) if row[key] else np.nan
+            runs[row["method"]][int(row["seed"])].append(row)
+    dataset = row["dataset"]
+    for seeds in runs.values():
+        for rows in seeds.values():
+            rows.sort(key=lambda r: int(r["step"]))
+    return dataset, runs
+
+
+def best_per_seed(runs):
+    """Lowest held-out loss seen for each seed, over every method and step."""
+    best = {}
+    for seeds in runs.values():
+        for seed, rows in seeds.items():
+            best[seed] = min(best.get(seed, np.inf), min(r["heldout_loss"] for r in rows))
+    return best
+
+
+def median_curve(seeds, best):
+    """Median time and 10/50/90% suboptimality per step, over the seeds having it."""
+    n_steps = min(len(rows) for rows in seeds.values())
+    times = np.array([[rows[k]["time"] for k in range(n_steps)] for rows in seeds.values()])
+    gaps = np.array([[max(rows[k]["heldout_loss"] - best[s], FLOOR) for k in range(n_steps)]
+                     for s, rows in seeds.items()])
+    return (np.median(times, axis=0),
+            *np.percentile(gaps, [10, 50, 90], axis=0))
+
+
+def time_to_target(rows, best):
+    """First time the held-out loss is within TARGET of ``best`` (inf if never)."""
+    for r in rows:
+        if r["heldout_loss"] <= best * (1 + TARGET):
+            return r["time"]
+    return np.inf
+
+
+def summary(runs):
+    """One dict per method: medians over seeds of the reported quantities."""
+    best = best_per_seed(runs)
+    table = []
+    for method, seeds in runs.items():
+        backward = [_mean_or_nan([r["time_backward"] for r in rows]) for rows in seeds.values()]
+        table.append({
+            "method": method,
+            "time_to_1pct": float(np.median([time_to_target(rows, best[s])
+                                             for s, rows in seeds.items()])),
+            "reached": sum(np.isfinite(time_to_target(rows, best[s]))
+                           for s, rows in seeds.items()),
+            "seeds": len(seeds),
+            "final_heldout": float(np.median([rows[-1]["heldout_loss"]
+                                              for rows in seeds.values()])),
+            "total_time": float(np.median([rows[-1]["time"] for rows in seeds.values()])),
+            "backward_per_step": float(np.median(backward)) if not np.all(np.isnan(backward))
+            else np.nan,
+        })
+    cg = next((r["backward_per_step"] for r in table if r["method"] == "hoag-cg"), np.nan)
+    for r in table:
+        r["backward_ratio_to_cg"] = r["backward_per_step"] / cg
+    return table
+
+
+def format_summary(table):
+    """Markdown table of :func:`summary`."""
+    lines = ["| method | time to 1% of best (s) | seeds reaching it | final held-out loss "
+             "| total time (s) | backward per step (ms) | backward / HOAG-cg |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(table, key=lambda r: r["time_to_1pct"]):
+        bwd = r["backward_per_step"]
+        lines.append(
+            f"| {r['method']} | {_num(r['time_to_1pct'], '.2f')} | {r['reached']}/{r['seeds']} "
+            f"| {r['final_heldout']:.5f} | {r['total_time']:.2f} | {_num(1e3 * bwd, '.2f')} "
+            f"| {_num(r['backward_ratio_to_cg'], '.3f')} |")
+    return "\n".join(lines)
+
+
+def _mean_or_nan(values):
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else np.nan
+
+
+def _num(value, fmt):
+    return format(value, fmt) if np.isfinite(value) else "—"
+
+
+def plot(runs, dataset, out_dir):
+    """Write the convergence and backward-time figures; return their paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best = best_per_seed(runs)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for method, seeds in sorted(runs.items()):
+        t, lo, mid, hi = median_curve(seeds, best)
+        style = "--" if method.startswith(("grid", "random", "logreg")) else "-"
+        marker = "o" if len(t) == 1 else None
+        line, = ax.plot(t, mid, style, marker=marker, label=method, drawstyle="steps-post"
+                        if style == "--" else "default")
+        ax.fill_between(t, lo, hi, color=line.get_color(), alpha=0.15)
+    ax.set_yscale("log")
+    ax.set_xscale("log")
+    ax.set_xlabel("time (s, median over seeds)")
+    ax.set_ylabel("held-out loss - best seen for the seed")
+    ax.set_title(f"{dataset}: {len(best)} seed(s), median and 10-90% band")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    paths = _save(fig, out_dir / f"{dataset}_convergence")
+
+    table = [r for r in summary(runs) if np.isfinite(r["backward_per_step"])]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.bar([r["method"] for r in table], [1e3 * r["backward_per_step"] for r in table])
+    ax.set_yscale("log")
+    ax.set_ylabel("backward time per outer step (ms)")
+    ax.set_title(f"{dataset}: cost of the hypergradient's linear system")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    paths += _save(fig, out_dir / f"{dataset}_backward")
+    plt.close("all")
+    return paths
+
+
+def _save(fig, stem):
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=120)
+    return paths
+
+
+def main(argv=None):
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("csv", help="file written by benchmarks.run")
+    parser.add_argument("--out-dir", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    dataset, runs = read_runs(args.csv)
+    paths = plot(runs, dataset, args.out_dir)
+    text = format_summary(summary(runs))
+    (Path(args.out_dir) / f"{dataset}_summary.md").write_text(text + "\n")
+    print(text)
+    print("figures:", ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
