@@ -206,6 +206,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                 return "per-feature", n_features
             raise ValueError("regularization must be 'scalar', 'per-feature' or an array "
                              f"of group labels, got {reg!r}")
+        if reg is None or np.ndim(reg) != 1:
+            raise ValueError("regularization must be 'scalar', 'per-feature' or a 1-d array "
+                             f"of group labels, got {reg!r}")
         _, groups = check_hyper(0.0, reg, n_features)
         return groups, int(groups.max()) + 1
 

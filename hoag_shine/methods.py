@@ -140,7 +140,17 @@ class Exact(HypergradientMethod):
         return cho_solve(cho_factor(0.5 * (H + H.T)), rhs), n
 
 
-class ConjugateGradient(HypergradientMethod):
+class _Iterative(HypergradientMethod):
+    """Methods that run CG: a relative tolerance and an iteration cap."""
+
+    def __init__(self, tol=1e-10, max_iter=None):
+        _check_tol("tol", tol)
+        if max_iter is not None:
+            _check_iter("max_iter", max_iter)
+        self.tol, self.max_iter = tol, max_iter
+
+
+class ConjugateGradient(_Iterative):
     """HOAG's backward pass: CG on ``H q = rhs``, warm-started at ``q0``.
 
     Parameters
@@ -157,10 +167,8 @@ class ConjugateGradient(HypergradientMethod):
     default_memory = 10
 
     def __init__(self, tol=1e-10, max_iter=None, warm_start=True):
-        _check_tol("tol", tol)
-        if max_iter is not None:
-            _check_iter("max_iter", max_iter)
-        self.tol, self.max_iter, self.warm_start = tol, max_iter, warm_start
+        super().__init__(tol, max_iter)
+        self.warm_start = warm_start
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         x0 = q0 if self.warm_start else None
@@ -198,7 +206,7 @@ class ShineOPA(Shine):
         return OPAUpdates(outer_gradient, self.freq)
 
 
-class ShineRefine(HypergradientMethod):
+class ShineRefine(_Iterative):
     """CG started from the SHINE estimate, with a small iteration budget.
 
     Parameters
@@ -212,16 +220,14 @@ class ShineRefine(HypergradientMethod):
     name = "shine-refine"
 
     def __init__(self, tol=1e-10, max_iter=5):
-        _check_tol("tol", tol)
-        _check_iter("max_iter", max_iter)
-        self.tol, self.max_iter = tol, max_iter
+        super().__init__(tol, max_iter)
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
                                   _pick(tol, self.tol), self.max_iter)
 
 
-class ShinePCG(HypergradientMethod):
+class ShinePCG(_Iterative):
     """CG preconditioned by the L-BFGS inverse estimate.
 
     Parameters
@@ -238,12 +244,6 @@ class ShinePCG(HypergradientMethod):
     """
 
     name = "shine-pcg"
-
-    def __init__(self, tol=1e-10, max_iter=None):
-        _check_tol("tol", tol)
-        if max_iter is not None:
-            _check_iter("max_iter", max_iter)
-        self.tol, self.max_iter = tol, max_iter
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
