@@ -118,13 +118,13 @@ class HeldOutCriterion:
         new_states : list of FoldState
             States to warm-start the next evaluation from.
         """
-        jobs = (delayed(self._evaluate_fold)(fold, state, log_alpha, eps)
-                for fold, state in zip(self.folds, states))
         if len(self.folds) == 1 or self.n_jobs in (None, 1):
             pairs = [self._evaluate_fold(f, s, log_alpha, eps)
                      for f, s in zip(self.folds, states)]
         else:
-            pairs = Parallel(n_jobs=self.n_jobs)(jobs)
+            pairs = Parallel(n_jobs=self.n_jobs)(
+                delayed(self._evaluate_fold)(f, s, log_alpha, eps)
+                for f, s in zip(self.folds, states))
         results = [r for r, _ in pairs]
         loss = sum(r.outer_loss for r in results)
         grad = np.sum([r.grad for r in results], axis=0)
