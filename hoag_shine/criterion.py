@@ -75,25 +75,6 @@ class HeldOutCriterion:
             states.append(FoldState(w, None, None, log_alpha, float(np.linalg.norm(g0))))
         return states
 
-    def _memory(self, problem, state, log_alpha):
-        if not self.warm_start_memory or state.memory is None:
-            return None
-        penalty = problem.penalty
-        delta = penalty.strengths(log_alpha) - penalty.strengths(state.log_alpha)
-        return state.memory.shifted(delta)
-
-    def _evaluate_fold(self, fold, state, log_alpha, eps):
-        problem, outer = fold
-        result = solve_and_differentiate(
-            problem, outer, log_alpha, self.method, w0=state.w,
-            memory=self._memory(problem, state, log_alpha),
-            inner_tol=eps * state.grad_norm0, max_iter=self.max_inner_iter,
-            memory_size=self.memory_size, q0=state.q, backward_tol=eps,
-            warn=False)
-        memory = result.inner.memory if self.warm_start_memory else None
-        new_state = FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)
-        return result, new_state
-
     def evaluate(self, log_alpha, eps, states):
         """Outer loss and hypergradient at ``log_alpha``.
 
@@ -118,14 +99,40 @@ class HeldOutCriterion:
         new_states : list of FoldState
             States to warm-start the next evaluation from.
         """
+        options = dict(method=self.method, memory_size=self.memory_size,
+                       max_inner_iter=self.max_inner_iter,
+                       warm_start_memory=self.warm_start_memory)
         if len(self.folds) == 1 or self.n_jobs in (None, 1):
-            pairs = [self._evaluate_fold(f, s, log_alpha, eps)
+            pairs = [_evaluate_fold(f, s, log_alpha, eps, **options)
                      for f, s in zip(self.folds, states)]
         else:
+            # a module-level task ships one fold to each worker, not all of them
             pairs = Parallel(n_jobs=self.n_jobs)(
-                delayed(self._evaluate_fold)(f, s, log_alpha, eps)
+                delayed(_evaluate_fold)(f, s, log_alpha, eps, **options)
                 for f, s in zip(self.folds, states))
         results = [r for r, _ in pairs]
         loss = sum(r.outer_loss for r in results)
         grad = np.sum([r.grad for r in results], axis=0)
         return loss, grad, results, [s for _, s in pairs]
+
+
+def _warm_memory(problem, state, log_alpha, warm_start_memory):
+    """The previous memory with its pairs shifted to the new strengths, or None."""
+    if not warm_start_memory or state.memory is None:
+        return None
+    penalty = problem.penalty
+    delta = penalty.strengths(log_alpha) - penalty.strengths(state.log_alpha)
+    return state.memory.shifted(delta)
+
+
+def _evaluate_fold(fold, state, log_alpha, eps, *, method, memory_size, max_inner_iter,
+                   warm_start_memory):
+    """Forward and backward pass on one split, warm-started from ``state``."""
+    problem, outer = fold
+    result = solve_and_differentiate(
+        problem, outer, log_alpha, method, w0=state.w,
+        memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
+        inner_tol=eps * state.grad_norm0, max_iter=max_inner_iter,
+        memory_size=memory_size, q0=state.q, backward_tol=eps, warn=False)
+    memory = result.inner.memory if warm_start_memory else None
+    return result, FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)

@@ -16,7 +16,7 @@ from .criterion import HeldOutCriterion
 from .datafit import LogisticLoss
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
-from .methods import METHODS, get_method
+from .methods import METHODS, HypergradientMethod, get_method
 from .outer import TOLERANCE_SCHEDULES, hoag
 
 #: relative inner tolerance of the final refit
@@ -38,12 +38,14 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : str, default="shine"
+    method : str or HypergradientMethod, default="shine"
         Backward pass: "shine" (the inner L-BFGS inverse-Hessian estimate),
         "shine-opa" (SHINE with outer-problem-aware extra secant updates),
         "shine-refine" (a few CG steps from the SHINE estimate), "shine-pcg"
         (CG preconditioned by it), "cg" (HOAG's conjugate gradient),
-        "jacobian-free" (identity) or "exact" (dense solve, small problems).
+        "jacobian-free" (identity) or "exact" (dense solve, small problems);
+        or a method object of :mod:`hoag_shine.methods`, whose own settings
+        then replace ``opa_freq`` and ``backward_max_iter``.
     regularization : "scalar", "per-feature" or array-like of shape (n_features,)
         One strength, one per feature, or one per group given by an integer
         label per feature.
@@ -58,7 +60,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     lambda_bounds : (float, float), default=(-12.0, 12.0)
         Box on ``log(alpha)``.
     tolerance_init : float, default=1e-3
-        Initial inner tolerance, relative to the initial gradient norm.
+        Initial tolerance ``eps_0``: the inner solves stop at ``eps_k`` times
+        the initial gradient norm, and CG-based backward passes at relative
+        residual ``eps_k``.
     tolerance_decrease : {"exponential", "quadratic", "cubic", "constant"}, default="exponential"
         Schedule of the inner tolerance.
     tolerance_factor : float, default=0.9
@@ -105,10 +109,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         Class labels; ``classes_[1]`` is the positive class.
     n_iter_ : int
-        Number of outer iterations.
+        Number of outer iterations (evaluations of the outer loss, rejected
+        steps included).
     history_ : list of dict
-        One record per outer iteration: ``time`` (cumulative seconds, the
-        callback excluded), ``log_alpha``, ``outer_loss``, ``grad``,
+        One record per outer iteration: ``iteration``, ``time`` (cumulative
+        seconds, the callback excluded), ``log_alpha``, ``outer_loss``, ``grad``,
         ``accepted``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
         ``n_hvp``, ``time_forward``, ``time_backward``.
     n_features_in_ : int
@@ -164,9 +169,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
     # -- validation --------------------------------------------------------
 
-    def _validate_params(self):
-        if not (isinstance(self.method, str) and self.method in METHODS):
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {self.method!r}")
+    def _check_params(self):
+        if not (isinstance(self.method, HypergradientMethod)
+                or (isinstance(self.method, str) and self.method in METHODS)):
+            raise ValueError(f"method must be one of {sorted(METHODS)} or a "
+                             f"HypergradientMethod, got {self.method!r}")
         _check_int("max_iter", self.max_iter, 1)
         _check_int("inner_max_iter", self.inner_max_iter, 1)
         _check_int("opa_freq", self.opa_freq, 1)
@@ -246,7 +253,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         self : HyperOptimizer
             Fitted estimator.
         """
-        bounds = self._validate_params()
+        bounds = self._check_params()
         X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS,
                              dtype=np.float64)
         check_classification_targets(y)
@@ -380,9 +387,12 @@ def _warn_if_gave_up(result, bounds):
             and len(result.history) > 1:
         reasons.append("every step after the first was rejected (the outer loss did not "
                        "decrease); the strengths stayed at lambda_init")
-    if not all(r.inner.success for r in result.results):
-        reasons.append("the inner solver did not reach its tolerance at the final "
-                       "strengths; raise inner_max_iter")
+    for r in result.results:
+        if not r.inner.success:
+            reasons.append("the inner solver did not reach its tolerance at the final "
+                           f"strengths ({r.inner.message}); raise inner_max_iter or "
+                           "loosen tolerance_init")
+            break
     for reason in reasons:
         warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=3)
 

@@ -158,7 +158,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     fit_intercept : bool, default=False
         Fit an unpenalised intercept.
     tol : float, default=1e-10
-        Inner tolerance, relative to the gradient norm at ``w0``.
+        Inner tolerance, relative to the gradient norm at ``w = 0``.
     max_iter : int, default=10000
         Inner iteration cap.
     memory_size : int, optional
@@ -196,7 +196,9 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     w0 = np.zeros(problem.n_coef) if w0 is None else np.asarray(w0, dtype=float)
     if w0.shape != (problem.n_coef,):
         raise ValueError(f"w0 must have shape ({problem.n_coef},), got {w0.shape}")
-    g0 = problem.value_and_gradient(w0, log_alpha)[1]
+    # relative to the gradient at w = 0, so that a warm start near the
+    # solution does not make the tolerance unreachable
+    g0 = problem.value_and_gradient(np.zeros(problem.n_coef), log_alpha)[1]
     result = solve_and_differentiate(
         problem, outer, log_alpha, method, w0=w0, inner_tol=tol * np.linalg.norm(g0),
         max_iter=max_iter, memory_size=memory_size)

@@ -85,9 +85,18 @@ class InnerProblem:
                 g + self.penalty.gradient(w, log_alpha))
 
     def fun_and_grad(self, log_alpha):
-        """The callable ``w -> (value, gradient)`` at fixed strengths, for solvers."""
-        log_alpha = np.array(log_alpha, dtype=float)
-        return lambda w: self.value_and_gradient(w, log_alpha)
+        """The callable ``w -> (value, gradient)`` at fixed strengths, for solvers.
+
+        The per-coefficient strengths are computed once, not at every call.
+        """
+        strengths = self.penalty.strengths(np.array(log_alpha, dtype=float))
+
+        def fun(w):
+            f, g = self.datafit.value_and_gradient(w)
+            aw = strengths * w
+            return f + 0.5 * np.dot(aw, w), g + aw
+
+        return fun
 
     def hessian_operator(self, w, log_alpha):
         """Hessian of ``h`` in ``w`` as a symmetric LinearOperator.

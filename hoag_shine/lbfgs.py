@@ -9,6 +9,11 @@ from .linesearch import strong_wolfe
 from .memory import LBFGSMemory
 
 
+#: a step shorter than this, relative to ||x||, is rounding noise: its secant
+#: pair would corrupt the inverse estimate, so it is not stored
+ROUNDING_STEP = 1e-10
+
+
 class InnerConvergenceWarning(ConvergenceWarning):
     """The L-BFGS solver stopped before reaching its gradient tolerance."""
 
@@ -32,7 +37,10 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
     curvature ``s^T y`` is not safely positive is skipped; the initial matrix
     is ``gamma I`` with ``gamma = s^T y / y^T y`` of the newest pair; each step
     satisfies the strong Wolfe conditions. The solver stops when the
-    Euclidean norm of the gradient is at most ``tol``.
+    Euclidean norm of the gradient is at most ``tol``. Steps at the rounding
+    level (``||s|| <= 1e-10 ||x||``) are taken but their pairs not stored.
+    When the line search fails along the L-BFGS direction, steepest descent
+    is tried; if that fails too the solver stops and keeps its pairs.
 
     Parameters
     ----------
@@ -44,7 +52,8 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
         Number of secant pairs kept.
     tol : float, default=1e-5
         Gradient-norm tolerance. ``tol=0`` runs exactly ``max_iter``
-        iterations (unless the gradient vanishes exactly).
+        iterations, unless the gradient vanishes exactly or the line search
+        fails (at the rounding level, ``message`` says so).
     max_iter : int, default=1000
         Maximum number of iterations (accepted steps).
     memory : LBFGSMemory, optional
@@ -119,17 +128,23 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
                                     max_linesearch)
         nfev += n_ls
         if t is None and len(memory):
+            # retry along steepest descent; the pairs stay valid secant
+            # information, so they are restored if the retry fails too
+            saved = memory.copy()
             memory.clear()
-            d = -g
-            t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, d,
+            t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, -g,
                                         min(1.0, 1.0 / grad_norm), c1, c2,
                                         max_linesearch)
             nfev += n_ls
+            if t is None:
+                memory = saved
         if t is None:
             message = "line search failed to find a point of sufficient decrease"
             break
         x_new, f_new, g_new = new
-        memory.push(x_new - x, g_new - g)
+        s = x_new - x
+        if np.linalg.norm(s) > ROUNDING_STEP * np.linalg.norm(x_new):
+            memory.push(s, g_new - g)
         x, f, g = x_new, f_new, g_new
         n_iter += 1
     success = grad_norm <= tol

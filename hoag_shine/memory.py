@@ -65,12 +65,19 @@ class LBFGSMemory:
         accepted : bool
             False if the pair was skipped.
         """
+        return self._append(np.array(s, dtype=float), np.array(y, dtype=float))
+
+    def _append(self, s, y):
+        # s and y are owned by the memory from here on and never modified
         sy = float(np.dot(s, y))
         bound = CURVATURE_EPS * np.linalg.norm(s) * np.linalg.norm(y)
-        if not (np.isfinite(sy) and sy > bound and sy > 0.0):
+        if not (np.isfinite(sy) and sy > bound):
             return False
-        self._pairs.append((np.array(s, dtype=float), np.array(y, dtype=float),
-                            1.0 / sy))
+        with np.errstate(over="ignore", divide="ignore"):
+            rho = 1.0 / sy
+        if not (np.isfinite(rho) and np.isfinite(1.0 / (rho * np.dot(y, y)))):
+            return False  # subnormal curvature: rho or gamma would overflow
+        self._pairs.append((s, y, rho))
         return True
 
     def clear(self):
@@ -95,7 +102,10 @@ class LBFGSMemory:
         -------
         memory : LBFGSMemory
         """
-        return LBFGSMemory(self.maxlen, [(s, y + delta * s) for s, y in self.pairs])
+        new = LBFGSMemory(self.maxlen)
+        for s, y, _ in self._pairs:
+            new._append(s, y + delta * s)  # s is shared: pairs are immutable
+        return new
 
     @property
     def gamma(self):

@@ -88,9 +88,12 @@ def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
 
 
 class HypergradientMethod:
-    """Base class: SHINE's inverse estimate, no forward hook.
+    """Base class of the backward-pass methods.
 
-    Subclasses override :meth:`solve` and, for OPA, :meth:`forward_hook`.
+    Subclasses set ``name`` (their key in :data:`METHODS`) and
+    ``default_memory`` (the L-BFGS memory size they are used with by
+    default), implement :meth:`solve` and, for OPA, override
+    :meth:`forward_hook`.
     """
 
     name = "base"
@@ -147,6 +150,7 @@ class _Iterative(HypergradientMethod):
         _check_tol("tol", tol)
         if max_iter is not None:
             _check_iter("max_iter", max_iter)
+            max_iter = int(max_iter)
         self.tol, self.max_iter = tol, max_iter
 
 
@@ -176,11 +180,20 @@ class ConjugateGradient(_Iterative):
 
 
 class Shine(HypergradientMethod):
-    """SHINE: ``q = B rhs`` with the inner solver's L-BFGS inverse estimate."""
+    """SHINE: ``q = B rhs`` with the inner solver's L-BFGS inverse estimate.
+
+    When the inner solve leaves no secant pair (it made no iteration and
+    was given no memory), there is no estimate to share: ``B`` would be the
+    identity and SHINE would silently become Jacobian-free. ``q`` is then
+    obtained by CG to the relative tolerance ``tol`` (1e-10 when not given),
+    and the Hessian-vector products are counted.
+    """
 
     name = "shine"
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        if not len(inverse_hessian.memory):
+            return conjugate_gradient(hessian, rhs, q0, _pick(tol, 1e-10))
         return inverse_hessian.matvec(rhs), 0
 
 
@@ -291,6 +304,10 @@ def get_method(method, **options):
         return method
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    known = {name for c in METHODS.values() for name in inspect.signature(c).parameters}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown method options {unknown}; the methods take {sorted(known)}")
     cls = METHODS[method]
     accepted = inspect.signature(cls).parameters
     return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})

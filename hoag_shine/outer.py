@@ -70,13 +70,15 @@ class HOAGResult:
     log_alpha : ndarray
         Last accepted strengths.
     outer_loss : float
-        Outer loss there.
+        Outer loss there (inf when the run could not start).
     grad : ndarray
-        Hypergradient there.
+        Hypergradient there (NaN when the run could not start).
     results : list of HypergradientResult
-        Per-split results there.
+        Per-split results there (when the run could not start: those of the
+        failed first evaluation).
     states : list of FoldState
-        Warm-start states there.
+        Warm-start states there (the initial states when the run could not
+        start).
     n_iter : int
         Number of outer-objective evaluations.
     history : list of dict
@@ -122,10 +124,6 @@ class _Clock:
         self._start = perf_counter()
 
 
-def _finite(loss, grad):
-    return bool(np.isfinite(loss) and np.all(np.isfinite(grad)))
-
-
 def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
          tolerance_init=1e-3, tolerance_decrease="exponential",
          tolerance_factor=0.9, callback=None, verbose=0):
@@ -166,8 +164,15 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         ``tolerance``, ``n_inner_iter``, ``n_grad_evals``, ``n_hvp``,
         ``time_forward`` and ``time_backward``.
     """
+    if tolerance_decrease not in TOLERANCE_SCHEDULES:
+        raise ValueError(f"tolerance_decrease must be one of {sorted(TOLERANCE_SCHEDULES)}, "
+                         f"got {tolerance_decrease!r}")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     schedule = TOLERANCE_SCHEDULES[tolerance_decrease]
     lower, upper = bounds
+    if not lower < upper:
+        raise ValueError(f"bounds must satisfy low < high, got {bounds!r}")
     clock = _Clock()
     lam = np.clip(np.asarray(log_alpha0, dtype=float), lower, upper)
     states = criterion.initial_state(lam)
@@ -179,7 +184,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     for k in range(max_iter):
         eps = schedule(tolerance_init, tolerance_factor, k) * shrink
         loss, grad, results, new_states = criterion.evaluate(step_lam, eps, states)
-        finite = _finite(loss, grad)
+        finite = bool(np.isfinite(loss) and np.all(np.isfinite(grad)))
         if current is None:
             if not finite:
                 message = "outer loss or hypergradient not finite at the initial strengths"
@@ -190,13 +195,13 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             L = max(np.linalg.norm(grad), np.finfo(float).tiny)
         else:
             accepted = finite and loss <= REJECT_RATIO * current[0]
-            decrease = current[0] - loss + eps * abs(current[0])
             if not accepted:
                 L *= 2.0
                 shrink *= 0.5
             elif all(r.n_inner_iter == 0 for r in results):
                 pass  # w did not move: the loss change says nothing about the step
-            elif decrease >= SUFFICIENT * L * np.sum((step_lam - lam) ** 2):
+            elif (current[0] - loss + eps * abs(current[0])
+                  >= SUFFICIENT * L * np.sum((step_lam - lam) ** 2)):
                 L *= 0.95
             else:
                 L *= 2.0
@@ -210,7 +215,9 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         stop = False
         if callback is not None:
             r0 = results[0]
-            stop = bool(callback(dict(record, coef=r0.coef, intercept=r0.intercept)))
+            # copies: the callback must not reach the warm-start state
+            stop = bool(callback(dict(record, coef=np.array(r0.coef),
+                                      intercept=r0.intercept)))
         clock.resume()
         if accepted:
             lam, current, states = step_lam, (loss, grad, results), new_states
@@ -222,7 +229,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             message = "step below tol"
             break
     if current is None:
-        warnings.warn(f"HOAG could not start: {message}", ConvergenceWarning, stacklevel=2)
+        warnings.warn(f"HOAG could not start: {message}", ConvergenceWarning, stacklevel=3)
         return HOAGResult(lam, np.inf, np.full(lam.shape, np.nan), results, states,
                           len(history), history, message)
     return HOAGResult(lam, current[0], current[1], current[2], states, len(history),

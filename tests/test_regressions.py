@@ -1,0 +1,96 @@
+"""Behaviour found wrong once, kept right."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from hoag_shine import HyperOptimizer, LBFGSMemory, get_method, hoag, hypergradient, minimize_lbfgs
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, y = make_classification(300, 20, random_state=0)
+    return X[:200], y[:200], X[200:], y[200:]
+
+
+def test_warm_start_at_the_solution_keeps_tolerance_reachable(split):
+    """The inner tolerance is relative to ||grad h(0)||, not to ||grad h(w0)||."""
+    exact = hypergradient(*split, 0.0, method="exact")
+    again = hypergradient(*split, 0.0, method="shine", w0=exact.w)
+    assert again.n_inner_iter < 50
+    np.testing.assert_allclose(again.grad, exact.grad, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["shine", "shine-opa"])
+def test_shine_without_pairs_falls_back_to_cg(split, method):
+    """No inner iteration and no memory: no estimate to share, so CG is used."""
+    exact = hypergradient(*split, 0.0, method="exact")
+    res = hypergradient(*split, 0.0, method=method, w0=exact.w, tol=1e-3)
+    assert res.n_inner_iter == 0 and res.n_hvp > 0
+    np.testing.assert_allclose(res.grad, exact.grad, rtol=1e-6)
+    jf = hypergradient(*split, 0.0, method="jacobian-free", w0=exact.w, tol=1e-3)
+    assert not np.allclose(jf.grad, exact.grad, rtol=0.1)
+
+
+def test_callback_cannot_corrupt_the_run(split):
+    X, y = np.r_[split[0], split[2]], np.r_[split[1], split[3]]
+
+    def vandal(state):
+        state["coef"] *= 0.0
+
+    a = HyperOptimizer("shine", random_state=0, max_iter=10).fit(X, y)
+    b = HyperOptimizer("shine", random_state=0, max_iter=10, callback=vandal).fit(X, y)
+    np.testing.assert_array_equal(a.log_alpha_, b.log_alpha_)
+    assert [r["n_inner_iter"] for r in a.history_] == [r["n_inner_iter"] for r in b.history_]
+
+
+def test_hoag_validates_its_arguments():
+    with pytest.raises(ValueError, match="max_iter"):
+        hoag(None, np.zeros(1), max_iter=0)
+    with pytest.raises(ValueError, match="tolerance_decrease"):
+        hoag(None, np.zeros(1), tolerance_decrease="linear")
+    with pytest.raises(ValueError, match="low < high"):
+        hoag(None, np.zeros(1), bounds=(1.0, -1.0))
+
+
+def test_get_method_rejects_unknown_options():
+    with pytest.raises(ValueError, match="unknown method options"):
+        get_method("cg", max_iters=5)
+    assert get_method("cg", max_iter=5.0).max_iter == 5
+
+
+def test_failed_line_search_keeps_the_pairs():
+    """A noisy objective makes the line search fail: the memory survives the failure."""
+    rng = np.random.default_rng(0)
+    A = np.diag(np.linspace(1.0, 50.0, 10))
+
+    def noisy(x):
+        return 0.5 * x @ A @ x + 1e-6 * rng.standard_normal(), A @ x
+
+    res = minimize_lbfgs(noisy, np.ones(10), tol=0, max_iter=200, warn=False)
+    assert "line search" in res.message
+    assert len(res.memory) > 0
+    assert not np.allclose(res.inverse_hessian.todense(), np.eye(10))
+
+
+def test_tiny_curvature_pairs_are_skipped():
+    """Iterates shrinking to subnormal sizes never give an infinite rho or gamma."""
+    A = np.diag([1.0, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = minimize_lbfgs(lambda x: (0.5 * x @ A @ x + 1.0, A @ x), np.array([1e3, 1e3]),
+                             tol=0, max_iter=60, warn=False)
+        B = res.inverse_hessian.todense()
+    assert np.all(np.isfinite(B))
+    assert np.all(np.linalg.eigvalsh(0.5 * (B + B.T)) > 0)
+    mem = LBFGSMemory(2)
+    assert not mem.push(np.array([1e-160, 0.0]), np.array([1e-160, 0.0]))
+
+
+def test_shifted_memory_shares_steps():
+    s, y = np.array([1.0, 2.0]), np.array([3.0, 1.0])
+    mem = LBFGSMemory(3, [(s, y)])
+    shifted = mem.shifted(0.5)
+    assert shifted.pairs[0][0] is mem.pairs[0][0]
+    np.testing.assert_allclose(shifted.pairs[0][1], y + 0.5 * s)
