@@ -25,12 +25,22 @@ def load_data(dataset, data_home=None):
         (scikit-learn's vectorised 20 newsgroups, classes 0-9 against 10-19),
         or the path of a LIBSVM file.
     data_home : str, optional
-        scikit-learn data home for "20news" (default: ``SCIKIT_LEARN_DATA``).
+        Data home of scikit-learn for "20news" (default: scikit-learn's,
+        ``SCIKIT_LEARN_DATA`` when set).
 
     Returns
     -------
-    X : ndarray or sparse matrix
-    y : ndarray
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Design matrix: dense and standardised for "breast_cancer", CSR
+        otherwise.
+    y : ndarray of shape (n_samples,)
+        Labels: 0/1 for "breast_cancer", -1/+1 for "20news", those of the
+        file for a LIBSVM file.
+
+    Raises
+    ------
+    SystemExit
+        If ``dataset`` is neither a known name nor an existing file.
     """
     if dataset == "breast_cancer":
         from sklearn.datasets import load_breast_cancer
@@ -60,11 +70,33 @@ def compare(X, y, methods, *, heldout_size=0.2, outer_size=0.2, seed=0, **params
     The data are split into a training part, an outer part (which drives the
     strengths) and a held-out part used only to report.
 
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Design matrix.
+    y : ndarray of shape (n_samples,)
+        Two-class labels.
+    methods : list of str
+        Method names, keys of :data:`hoag_shine.methods.METHODS`.
+    heldout_size : float, default=0.2
+        Fraction of the samples held out for the report.
+    outer_size : float, default=0.2
+        Fraction of the samples in the outer part; the training part is the
+        rest. Both splits are stratified.
+    seed : int, default=0
+        Random state of the two splits.
+    **params
+        Keyword arguments of :class:`HyperOptimizer`, the same for every
+        method (``cv`` and ``refit`` are set here).
+
     Returns
     -------
-    rows : list of dict
-        ``method``, ``log_alpha``, ``heldout_loss`` (mean logistic loss),
-        ``accuracy``, ``time`` and ``time_backward`` (seconds) per method.
+    list of dict
+        One dict per method: ``method``, ``log_alpha`` (mean of the chosen
+        log-strengths), ``heldout_loss`` (mean logistic loss on the held-out
+        part), ``accuracy`` (on the held-out part), ``time`` and
+        ``time_backward`` (seconds of the fit and of its backward passes)
+        and ``n_iter`` (outer iterations).
     """
     idx = np.arange(X.shape[0])
     rest, heldout = train_test_split(idx, test_size=heldout_size, random_state=seed,
@@ -91,7 +123,18 @@ def compare(X, y, methods, *, heldout_size=0.2, outer_size=0.2, seed=0, **params
 
 
 def format_table(rows):
-    """Render :func:`compare`'s rows as a fixed-width table."""
+    """Render :func:`compare`'s rows as a fixed-width table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as returned by :func:`compare`.
+
+    Returns
+    -------
+    str
+        A header line, a rule, and one line per row.
+    """
     head = (f"{'method':<15}{'log alpha':>11}{'held-out loss':>15}{'accuracy':>10}"
             f"{'time (s)':>10}{'backward (s)':>14}{'outer it':>10}")
     lines = [head, "-" * len(head)]
@@ -103,7 +146,22 @@ def format_table(rows):
 
 
 def main(argv=None):
-    """Entry point of the ``hoag-shine`` command."""
+    """Entry point of the ``hoag-shine`` command.
+
+    Parses the options, loads the data set, runs :func:`compare` and prints
+    the table of :func:`format_table`.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments without the program name (default:
+        ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status, 0 on success.
+    """
     parser = argparse.ArgumentParser(
         prog="hoag-shine",
         description="Tune the l2 strength of logistic regression by HOAG with each "

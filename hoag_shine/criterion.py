@@ -67,7 +67,20 @@ class HeldOutCriterion:
         self.n_jobs = n_jobs
 
     def initial_state(self, log_alpha):
-        """Cold-start state at strengths ``log_alpha``: ``w = 0``, empty memory."""
+        """Cold-start state at strengths ``log_alpha``: ``w = 0``, empty memory.
+
+        Parameters
+        ----------
+        log_alpha : ndarray of shape (n_hyper,)
+            Strengths of the first evaluation.
+
+        Returns
+        -------
+        list of FoldState
+            One state per split, with ``w = 0``, no memory, no ``q``, and
+            ``grad_norm0`` the norm of the inner gradient at ``w = 0`` and
+            ``log_alpha``.
+        """
         states = []
         for problem, _ in self.folds:
             w = np.zeros(problem.n_coef)

@@ -83,7 +83,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     cv : int, cross-validation splitter or iterable, default=None
         When given, the outer loss is the sum of the folds' held-out losses.
     n_jobs : int, default=None
-        joblib workers over the folds.
+        Number of joblib workers evaluating the folds in parallel; None or 1
+        (or a single split) evaluates them in turn.
     refit : bool, default=True
         Refit on all of ``X`` at the chosen strengths. Otherwise ``coef_`` is
         the inner solution of the split (averaged over folds with ``cv``).
@@ -250,8 +251,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        self : HyperOptimizer
-            Fitted estimator.
+        HyperOptimizer
+            The fitted estimator (``self``).
         """
         bounds = self._check_params()
         X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS,
@@ -320,7 +321,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,)
+            ``X @ coef_ + intercept_``; positive values predict ``classes_[1]``.
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
@@ -337,7 +339,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, 2)
+        ndarray of shape (n_samples, 2)
+            Probabilities of ``classes_[0]`` and ``classes_[1]``; each row
+            sums to 1.
         """
         p = expit(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
@@ -352,7 +356,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        log_proba : ndarray of shape (n_samples, 2)
+        ndarray of shape (n_samples, 2)
+            Logarithms of the probabilities of ``classes_[0]`` and
+            ``classes_[1]``.
         """
         z = self.decision_function(X)
         return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
@@ -367,7 +373,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,)
+            ``classes_[1]`` where the decision function is positive,
+            ``classes_[0]`` elsewhere.
         """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]

@@ -101,7 +101,8 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
 
     Returns
     -------
-    result : HypergradientResult
+    HypergradientResult
+        Inner solution, outer loss, hypergradient and work counters.
     """
     start = perf_counter()
     m = method.default_memory if memory_size is None else memory_size
@@ -175,8 +176,9 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
 
     Returns
     -------
-    result : HypergradientResult
-        ``grad`` has one entry per strength.
+    HypergradientResult
+        Inner solution, outer loss, hypergradient (``grad``, one entry per
+        strength) and work counters.
 
     Examples
     --------

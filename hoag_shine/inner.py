@@ -52,7 +52,8 @@ class InnerProblem:
 
         Returns
         -------
-        problem : InnerProblem
+        InnerProblem
+            Logistic loss on ``(X, y)`` plus the l2 penalty of the grouping.
         """
         n_features = X.shape[1]
         if groups is None:
@@ -75,11 +76,39 @@ class InnerProblem:
         return self.penalty.n_groups
 
     def value(self, w, log_alpha):
-        """Objective value."""
+        """Objective value.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Coefficient vector, intercept last when fitted.
+        log_alpha : ndarray of shape (n_hyper,)
+            Log-scale strengths.
+
+        Returns
+        -------
+        float
+            Logistic loss plus penalty at ``w``.
+        """
         return self.datafit.value(w) + self.penalty.value(w, log_alpha)
 
     def value_and_gradient(self, w, log_alpha):
-        """Objective value and gradient with respect to ``w``."""
+        """Objective value and gradient with respect to ``w``.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Coefficient vector, intercept last when fitted.
+        log_alpha : ndarray of shape (n_hyper,)
+            Log-scale strengths.
+
+        Returns
+        -------
+        value : float
+            Logistic loss plus penalty at ``w``.
+        gradient : ndarray of shape (n_coef,)
+            Gradient of the objective with respect to ``w``.
+        """
         f, g = self.datafit.value_and_gradient(w)
         return (f + self.penalty.value(w, log_alpha),
                 g + self.penalty.gradient(w, log_alpha))
@@ -88,6 +117,17 @@ class InnerProblem:
         """The callable ``w -> (value, gradient)`` at fixed strengths, for solvers.
 
         The per-coefficient strengths are computed once, not at every call.
+
+        Parameters
+        ----------
+        log_alpha : array-like of shape (n_hyper,)
+            Log-scale strengths, fixed for the returned callable.
+
+        Returns
+        -------
+        callable
+            ``w -> (value, gradient)``: the objective and its gradient with
+            respect to ``w``, as :func:`minimize_lbfgs` expects.
         """
         strengths = self.penalty.strengths(np.array(log_alpha, dtype=float))
 
@@ -104,6 +144,20 @@ class InnerProblem:
         The sample weights ``sigma(z)(1 - sigma(z))`` are computed at the
         first product (methods that never multiply by ``H`` never pay for
         them); each product then costs two passes over ``X``.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Point at which the Hessian is taken; it is copied, so later
+            changes of ``w`` do not affect the operator.
+        log_alpha : ndarray of shape (n_hyper,)
+            Log-scale strengths.
+
+        Returns
+        -------
+        scipy.sparse.linalg.LinearOperator
+            Operator of shape ``(n_coef, n_coef)`` applying the Hessian to
+            vectors and to matrices whose columns are vectors.
         """
         strengths = self.penalty.strengths(log_alpha)
         w = np.array(w, dtype=float)  # the operator must not follow later changes of w
@@ -121,5 +175,23 @@ class InnerProblem:
                               matmat=matmat, dtype=float)
 
     def cross_vjp(self, w, log_alpha, q):
-        """``(d/dlog_alpha grad_w h)^T q``: one entry per strength."""
+        """``(d/dlog_alpha grad_w h)^T q``: one entry per strength.
+
+        Only the penalty depends on ``log_alpha``, so this is the penalty's
+        :meth:`L2Penalty.cross_vjp`.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Coefficient vector, intercept last when fitted.
+        log_alpha : ndarray of shape (n_hyper,)
+            Log-scale strengths.
+        q : ndarray of shape (n_coef,)
+            Vector to multiply, typically ``H^{-1} grad g``.
+
+        Returns
+        -------
+        ndarray of shape (n_hyper,)
+            Cross-derivative product; the hypergradient is its opposite.
+        """
         return self.penalty.cross_vjp(w, log_alpha, q)

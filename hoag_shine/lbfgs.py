@@ -76,7 +76,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
 
     Returns
     -------
-    result : scipy.optimize.OptimizeResult
+    scipy.optimize.OptimizeResult
         With fields ``x``, ``fun``, ``grad``, ``grad_norm``, ``n_iter``,
         ``nfev`` (function and gradient evaluations, extra secant ones
         included), ``n_extra`` (extra secant evaluations), ``success``,
@@ -90,7 +90,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
     >>> from hoag_shine import minimize_lbfgs
     >>> A = np.diag([1.0, 10.0])
     >>> res = minimize_lbfgs(lambda x: (0.5 * x @ A @ x, A @ x), np.ones(2), tol=1e-10)
-    >>> res.success, np.allclose(res.x, 0.0)
+    >>> bool(res.success), np.allclose(res.x, 0.0)
     (True, True)
     """
     if int(m) < 1:

@@ -52,7 +52,22 @@ class LBFGSMemory:
         return tuple((s, y) for s, y, _ in self._pairs)
 
     def copy(self, maxlen=None):
-        """A memory holding the same pairs (the newest ``maxlen`` of them)."""
+        """A memory holding the same pairs (the newest ``maxlen`` of them).
+
+        The pairs' arrays are shared, not copied: they are never modified.
+
+        Parameters
+        ----------
+        maxlen : int, optional
+            Maximum number of pairs of the copy (default: this memory's
+            ``maxlen``); when smaller than the number of stored pairs, only
+            the newest ``maxlen`` are kept.
+
+        Returns
+        -------
+        LBFGSMemory
+            New memory; pushing into it leaves this one unchanged.
+        """
         new = LBFGSMemory(self.maxlen if maxlen is None else maxlen)
         new._pairs.extend(self._pairs)
         return new
@@ -60,10 +75,21 @@ class LBFGSMemory:
     def push(self, s, y):
         """Append the pair ``(s, y)`` if its curvature is safely positive.
 
+        The pair is skipped unless ``s^T y > 1e-10 ||s|| ||y||`` and its
+        ``rho = 1 / s^T y`` and scaling ``gamma`` are finite. When the memory
+        is full, the oldest pair is dropped.
+
+        Parameters
+        ----------
+        s : array-like of shape (n,)
+            Step ``x_{k+1} - x_k`` (copied).
+        y : array-like of shape (n,)
+            Gradient change ``grad_{k+1} - grad_k`` (copied).
+
         Returns
         -------
-        accepted : bool
-            False if the pair was skipped.
+        bool
+            True if the pair was stored, False if it was skipped.
         """
         return self._append(np.array(s, dtype=float), np.array(y, dtype=float))
 
@@ -100,7 +126,8 @@ class LBFGSMemory:
 
         Returns
         -------
-        memory : LBFGSMemory
+        LBFGSMemory
+            New memory with the same ``maxlen``; this one is unchanged.
         """
         new = LBFGSMemory(self.maxlen)
         for s, y, _ in self._pairs:
@@ -130,7 +157,9 @@ class LBFGSMemory:
 
         Returns
         -------
-        BV : ndarray of the same shape as ``V``
+        ndarray of the same shape as ``V``
+            ``B V``, the inverse-Hessian estimate ``B`` applied to ``V`` (to
+            each column of a matrix).
         """
         V = np.asarray(V, dtype=float)
         Q = V.reshape(V.shape[0], -1).copy()
@@ -148,8 +177,17 @@ class LBFGSMemory:
     def as_operator(self, n=None):
         """The current estimate as an :class:`InverseHessianOperator`.
 
-        ``n``, the dimension, is needed only when the memory is empty (the
-        operator is then the identity).
+        Parameters
+        ----------
+        n : int, optional
+            Dimension; needed only when the memory is empty (the operator is
+            then the identity). Otherwise it must match the pairs' dimension.
+
+        Returns
+        -------
+        InverseHessianOperator
+            Operator of shape ``(n, n)`` built on a copy of the memory: pairs
+            pushed afterwards do not change it.
         """
         return InverseHessianOperator(self, n)
 
@@ -201,5 +239,11 @@ class InverseHessianOperator(LinearOperator):
         return self
 
     def todense(self):
-        """Dense matrix of the operator (for tests and small problems)."""
+        """Dense matrix of the operator (for tests and small problems).
+
+        Returns
+        -------
+        ndarray of shape (n, n)
+            The estimate applied to the identity matrix.
+        """
         return self.memory.apply(np.eye(self.shape[0]))

@@ -100,7 +100,19 @@ class HypergradientMethod:
     default_memory = 30
 
     def forward_hook(self, outer_gradient):
-        """Extra-secant hook for the inner solver, or None."""
+        """Extra-secant hook for the inner solver, or None.
+
+        Parameters
+        ----------
+        outer_gradient : callable
+            ``w -> grad g(w)``, the gradient of the outer loss.
+
+        Returns
+        -------
+        callable or None
+            The ``extra_secant`` hook of :func:`minimize_lbfgs`; None here,
+            the base class makes no extra secant updates.
+        """
         return None
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
@@ -121,8 +133,10 @@ class HypergradientMethod:
 
         Returns
         -------
-        q : ndarray
+        q : ndarray of shape (n_coef,)
+            Approximate solution of ``H q = rhs``.
         n_hvp : int
+            Number of Hessian-vector products used.
         """
         raise NotImplementedError
 
@@ -138,6 +152,31 @@ class Exact(HypergradientMethod):
     default_memory = 10
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """Solve ``H q = rhs`` by a Cholesky factorisation of the dense Hessian.
+
+        The dense Hessian is formed by applying ``hessian`` to the identity,
+        then symmetrised.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Hessian of the inner problem at its solution.
+        rhs : ndarray of shape (n_coef,)
+            Gradient of the outer loss.
+        inverse_hessian : LinearOperator
+            Unused.
+        q0 : ndarray, optional
+            Unused.
+        tol : float, optional
+            Unused: the solve is exact.
+
+        Returns
+        -------
+        q : ndarray of shape (n_coef,)
+            Solution of ``H q = rhs``.
+        n_hvp : int
+            ``n_coef``, the Hessian-vector products that form the matrix.
+        """
         n = hessian.shape[0]
         H = hessian.matmat(np.eye(n))
         return cho_solve(cho_factor(0.5 * (H + H.T)), rhs), n
@@ -175,6 +214,29 @@ class ConjugateGradient(_Iterative):
         self.warm_start = warm_start
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """Solve ``H q = rhs`` by CG, started at ``q0`` when ``warm_start`` is True.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Hessian of the inner problem at its solution.
+        rhs : ndarray of shape (n_coef,)
+            Gradient of the outer loss.
+        inverse_hessian : LinearOperator
+            Unused.
+        q0 : ndarray of shape (n_coef,), optional
+            Previous solution, the starting point when ``warm_start`` is
+            True (zero otherwise).
+        tol : float, optional
+            Relative residual tolerance overriding ``self.tol``.
+
+        Returns
+        -------
+        q : ndarray of shape (n_coef,)
+            Approximate solution of ``H q = rhs``.
+        n_hvp : int
+            Hessian-vector products used by CG.
+        """
         x0 = q0 if self.warm_start else None
         return conjugate_gradient(hessian, rhs, x0, _pick(tol, self.tol), self.max_iter)
 
@@ -192,6 +254,29 @@ class Shine(HypergradientMethod):
     name = "shine"
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """Return ``q = B rhs``, or solve ``H q = rhs`` by CG when ``B`` has no pair.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Hessian of the inner problem at its solution; used only when
+            ``inverse_hessian`` holds no secant pair.
+        rhs : ndarray of shape (n_coef,)
+            Gradient of the outer loss.
+        inverse_hessian : InverseHessianOperator
+            L-BFGS inverse-Hessian estimate ``B`` of the inner solve.
+        q0 : ndarray of shape (n_coef,), optional
+            Starting point of the CG fallback.
+        tol : float, optional
+            Relative residual tolerance of the CG fallback (default 1e-10).
+
+        Returns
+        -------
+        q : ndarray of shape (n_coef,)
+            Approximate solution of ``H q = rhs``.
+        n_hvp : int
+            0, or the Hessian-vector products of the CG fallback.
+        """
         if not len(inverse_hessian.memory):
             return conjugate_gradient(hessian, rhs, q0, _pick(tol, 1e-10))
         return inverse_hessian.matvec(rhs), 0
@@ -216,6 +301,18 @@ class ShineOPA(Shine):
         self.freq = freq
 
     def forward_hook(self, outer_gradient):
+        """Hook making an OPA update every ``freq`` inner iterations.
+
+        Parameters
+        ----------
+        outer_gradient : callable
+            ``w -> grad g(w)``, the gradient of the outer loss.
+
+        Returns
+        -------
+        OPAUpdates
+            The ``extra_secant`` hook of :func:`minimize_lbfgs`.
+        """
         return OPAUpdates(outer_gradient, self.freq)
 
 
@@ -236,6 +333,28 @@ class ShineRefine(_Iterative):
         super().__init__(tol, max_iter)
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """Refine the SHINE estimate ``B rhs`` by at most ``max_iter`` CG iterations.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Hessian of the inner problem at its solution.
+        rhs : ndarray of shape (n_coef,)
+            Gradient of the outer loss.
+        inverse_hessian : LinearOperator
+            L-BFGS inverse-Hessian estimate ``B``; CG starts from ``B rhs``.
+        q0 : ndarray, optional
+            Unused: CG starts from ``B rhs``.
+        tol : float, optional
+            Relative residual tolerance overriding ``self.tol``.
+
+        Returns
+        -------
+        q : ndarray of shape (n_coef,)
+            Approximate solution of ``H q = rhs``.
+        n_hvp : int
+            Hessian-vector products used by CG.
+        """
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
                                   _pick(tol, self.tol), self.max_iter)
 
@@ -259,6 +378,29 @@ class ShinePCG(_Iterative):
     name = "shine-pcg"
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """Solve ``H q = rhs`` by CG preconditioned by ``B``, started from ``B rhs``.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Hessian of the inner problem at its solution.
+        rhs : ndarray of shape (n_coef,)
+            Gradient of the outer loss.
+        inverse_hessian : LinearOperator
+            L-BFGS inverse-Hessian estimate ``B``: the preconditioner, and
+            the starting point ``B rhs``.
+        q0 : ndarray, optional
+            Unused: CG starts from ``B rhs``.
+        tol : float, optional
+            Relative residual tolerance overriding ``self.tol``.
+
+        Returns
+        -------
+        q : ndarray of shape (n_coef,)
+            Approximate solution of ``H q = rhs``.
+        n_hvp : int
+            Hessian-vector products used by CG.
+        """
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
                                   _pick(tol, self.tol), self.max_iter,
                                   preconditioner=inverse_hessian)
@@ -271,6 +413,28 @@ class JacobianFree(HypergradientMethod):
     default_memory = 10
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """Return ``q = rhs``: the inverse Hessian is replaced by the identity.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Unused.
+        rhs : ndarray of shape (n_coef,)
+            Gradient of the outer loss.
+        inverse_hessian : LinearOperator
+            Unused.
+        q0 : ndarray, optional
+            Unused.
+        tol : float, optional
+            Unused.
+
+        Returns
+        -------
+        q : ndarray of shape (n_coef,)
+            A float copy of ``rhs``.
+        n_hvp : int
+            0: no Hessian-vector product is used.
+        """
         return np.array(rhs, dtype=float), 0
 
 
@@ -292,7 +456,9 @@ def get_method(method, **options):
 
     Returns
     -------
-    method : HypergradientMethod
+    HypergradientMethod
+        ``method`` itself when it is an instance, otherwise a new instance of
+        ``METHODS[method]`` built with the options its constructor accepts.
 
     Examples
     --------

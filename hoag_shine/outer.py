@@ -158,11 +158,12 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
 
     Returns
     -------
-    result : HOAGResult
-        Each history record holds ``iteration``, ``time`` (cumulative
-        seconds), ``log_alpha``, ``outer_loss``, ``grad``, ``accepted``,
-        ``tolerance``, ``n_inner_iter``, ``n_grad_evals``, ``n_hvp``,
-        ``time_forward`` and ``time_backward``.
+    HOAGResult
+        Last accepted strengths, outer loss and hypergradient there, and the
+        history of the run. Each history record holds ``iteration``,
+        ``time`` (cumulative seconds), ``log_alpha``, ``outer_loss``,
+        ``grad``, ``accepted``, ``tolerance``, ``n_inner_iter``,
+        ``n_grad_evals``, ``n_hvp``, ``time_forward`` and ``time_backward``.
     """
     if tolerance_decrease not in TOLERANCE_SCHEDULES:
         raise ValueError(f"tolerance_decrease must be one of {sorted(TOLERANCE_SCHEDULES)}, "

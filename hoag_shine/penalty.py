@@ -35,27 +35,93 @@ class L2Penalty:
 
     @classmethod
     def scalar(cls, n_features, fit_intercept=False):
-        """One strength shared by all features."""
+        """One strength shared by all features.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of features.
+        fit_intercept : bool, default=False
+            Whether ``w`` carries an unpenalised intercept as its last entry.
+
+        Returns
+        -------
+        L2Penalty
+            Penalty with a single group.
+        """
         return cls(np.zeros(n_features, dtype=np.intp), 1, fit_intercept)
 
     @classmethod
     def per_feature(cls, n_features, fit_intercept=False):
-        """One strength per feature."""
+        """One strength per feature.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of features.
+        fit_intercept : bool, default=False
+            Whether ``w`` carries an unpenalised intercept as its last entry.
+
+        Returns
+        -------
+        L2Penalty
+            Penalty with ``n_features`` groups, feature ``j`` in group ``j``.
+        """
         return cls(np.arange(n_features), n_features, fit_intercept)
 
     def strengths(self, log_alpha):
-        """Per-coefficient strengths ``exp(log_alpha[g(j)])``, 0 for the intercept."""
+        """Per-coefficient strengths ``exp(log_alpha[g(j)])``, 0 for the intercept.
+
+        Parameters
+        ----------
+        log_alpha : ndarray of shape (n_groups,)
+            Log-scale strengths, one per group.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,)
+            Strength of each coefficient; ``n_coef`` is ``n_features``, plus
+            one for the intercept (strength 0, stored last) when
+            ``fit_intercept`` is True.
+        """
         alpha = np.exp(log_alpha)[self.groups]
         if self.fit_intercept:
             return np.append(alpha, 0.0)
         return alpha
 
     def value(self, w, log_alpha):
-        """Penalty value at ``w``."""
+        """Penalty value at ``w``.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Coefficient vector, intercept last when ``fit_intercept`` is True.
+        log_alpha : ndarray of shape (n_groups,)
+            Log-scale strengths, one per group.
+
+        Returns
+        -------
+        float
+            ``1/2 sum_j exp(log_alpha[g(j)]) w_j^2`` (the intercept is not
+            penalised).
+        """
         return 0.5 * np.dot(self.strengths(log_alpha), w * w)
 
     def gradient(self, w, log_alpha):
-        """Gradient of the penalty with respect to ``w``."""
+        """Gradient of the penalty with respect to ``w``.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Coefficient vector, intercept last when ``fit_intercept`` is True.
+        log_alpha : ndarray of shape (n_groups,)
+            Log-scale strengths, one per group.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,)
+            ``strengths(log_alpha) * w`` (0 for the intercept).
+        """
         return self.strengths(log_alpha) * w
 
     def cross_vjp(self, w, log_alpha, q):
@@ -64,6 +130,20 @@ class L2Penalty:
         The cross derivative of group ``g`` is ``exp(log_alpha_g) w`` restricted
         to the features of the group, so the product with ``q`` sums
         ``w_j q_j`` inside each group.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Coefficient vector, intercept last when ``fit_intercept`` is True.
+        log_alpha : ndarray of shape (n_groups,)
+            Log-scale strengths, one per group.
+        q : ndarray of shape (n_coef,)
+            Vector to multiply; its intercept entry, if any, is ignored.
+
+        Returns
+        -------
+        ndarray of shape (n_groups,)
+            ``exp(log_alpha_g) sum_{j in g} w_j q_j`` for each group ``g``.
         """
         n_features = self.groups.shape[0]
         wq = w[:n_features] * q[:n_features]
