@@ -22,17 +22,25 @@ FLOOR = 1e-7
 TARGET = 0.01
 
 
-def read_runs(path):
-    """Rows of the CSV grouped as ``{method: {seed: [row, ...]}}`` (steps in order)."""
+def read_runs(*paths):
+    """Rows of the CSVs grouped as ``{method: {seed: [row, ...]}}`` (steps in order).
+
+    Several files of the same data set (e.g. a cheap and an expensive set of
+    methods run separately with the same seeds) are merged.
+    """
     runs = defaultdict(lambda: defaultdict(list))
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            for key in ("time", "heldout_loss", "outer_loss", "log_alpha"):
-                row[key] = float(row[key])
-            for key in ("time_backward",):
-                row[key] = float(row[key]) if row[key] else np.nan
-            runs[row["method"]][int(row["seed"])].append(row)
-    dataset = row["dataset"]
+    datasets = set()
+    for path in paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                for key in ("time", "heldout_loss", "outer_loss", "log_alpha"):
+                    row[key] = float(row[key])
+                row["time_backward"] = float(row["time_backward"] or "nan")
+                runs[row["method"]][int(row["seed"])].append(row)
+                datasets.add(row["dataset"])
+    if len(datasets) != 1:
+        raise ValueError(f"the files hold {len(datasets)} data sets: {sorted(datasets)}")
+    dataset = datasets.pop()
     for seeds in runs.values():
         for rows in seeds.values():
             rows.sort(key=lambda r: int(r["step"]))
@@ -164,10 +172,11 @@ def main(argv=None):
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("csv", help="file written by benchmarks.run")
+    parser.add_argument("csv", nargs="+", help="file(s) written by benchmarks.run, "
+                        "one data set")
     parser.add_argument("--out-dir", default="benchmarks/results")
     args = parser.parse_args(argv)
-    dataset, runs = read_runs(args.csv)
+    dataset, runs = read_runs(*args.csv)
     paths = plot(runs, dataset, args.out_dir)
     text = format_summary(summary(runs))
     (Path(args.out_dir) / f"{dataset}_summary.md").write_text(text + "\n")
