@@ -49,7 +49,16 @@ def load_data(dataset, data_home=None):
         return StandardScaler().fit_transform(X), y
     if dataset == "20news":
         from sklearn.datasets import fetch_20newsgroups_vectorized
-        data = fetch_20newsgroups_vectorized(subset="all", data_home=data_home)
+        try:
+            # reads scikit-learn's cache only: downloading is the benchmarks' job
+            data = fetch_20newsgroups_vectorized(subset="all", data_home=data_home,
+                                                 download_if_missing=False)
+        except OSError as exc:
+            raise SystemExit(
+                "hoag-shine: the 20news cache (20newsgroup_vectorized_py3.pkl) was not "
+                f"found in the scikit-learn data home ({data_home or 'default'}): pass "
+                "--data-home, or fetch it once with "
+                "sklearn.datasets.fetch_20newsgroups_vectorized") from exc
         return data.data.tocsr(), np.where(data.target < 10, -1, 1)
     if os.path.isfile(dataset):
         from sklearn.datasets import load_svmlight_file
