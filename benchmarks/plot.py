@@ -7,7 +7,8 @@ Example::
 writes ``<dataset>_convergence.{png,pdf}`` (held-out loss minus the best
 seen for that seed, median over seeds against median time, 10-90% band),
 ``<dataset>_backward.{png,pdf}`` (backward-pass time per outer step) and
-``<dataset>_summary.md`` (the table also printed).
+``<dataset>_summary.md`` (the table also printed) and ``<dataset>_summary.rst``
+(the same table for the documentation).
 """
 import argparse
 import csv
@@ -113,6 +114,16 @@ def format_summary(table):
     return "\n".join(lines)
 
 
+def format_summary_rst(table, title):
+    """The same table as :func:`format_summary`, as a reStructuredText csv-table."""
+    rows = format_summary(table).splitlines()
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    lines = [f".. csv-table:: {title}",
+             "   :header: " + ", ".join(f'"{c}"' for c in cells[0]), ""]
+    lines += ["   " + ", ".join(f'"{c}"' for c in row) for row in cells[2:]]
+    return "\n".join(lines)
+
+
 def _mean_or_nan(values):
     values = [v for v in values if np.isfinite(v)]
     return float(np.mean(values)) if values else np.nan
@@ -179,7 +190,11 @@ def main(argv=None):
     dataset, runs = read_runs(*args.csv)
     paths = plot(runs, dataset, args.out_dir)
     text = format_summary(summary(runs))
+    table = summary(runs)
     (Path(args.out_dir) / f"{dataset}_summary.md").write_text(text + "\n")
+    n_seeds = max(len(seeds) for seeds in runs.values())
+    (Path(args.out_dir) / f"{dataset}_summary.rst").write_text(
+        format_summary_rst(table, f"{dataset}, medians over {n_seeds} seed(s)") + "\n")
     print(text)
     print("figures:", ", ".join(str(p) for p in paths))
     return 0
