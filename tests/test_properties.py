@@ -1,4 +1,8 @@
-"""Property-based tests over random small problems (hypothesis)."""
+"""Property-based tests over random small problems (hypothesis).
+
+Set HOAG_SHINE_EXAMPLES to draw more examples than the default 25 per test.
+"""
+import os
 import warnings
 
 import numpy as np
@@ -10,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from hoag_shine import HyperOptimizer, InnerProblem, hypergradient, minimize_lbfgs
 
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 25)), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
