@@ -1,6 +1,6 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
-from .datafit import LogisticLoss
 from .criterion import FoldState, HeldOutCriterion
+from .datafit import LogisticLoss
 from .estimator import HyperOptimizer
 from .hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
 from .inner import InnerProblem
@@ -15,23 +15,23 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FoldState",
+    "get_method",
     "HeldOutCriterion",
-    "HOAGResult",
-    "HyperOptimizer",
-    "TOLERANCE_SCHEDULES",
     "hoag",
+    "HOAGResult",
+    "hypergradient",
     "HypergradientMethod",
     "HypergradientResult",
-    "METHODS",
-    "OPAUpdates",
-    "get_method",
-    "hypergradient",
-    "solve_and_differentiate",
+    "HyperOptimizer",
     "InnerConvergenceWarning",
     "InnerProblem",
     "InverseHessianOperator",
     "L2Penalty",
     "LBFGSMemory",
     "LogisticLoss",
+    "METHODS",
     "minimize_lbfgs",
+    "OPAUpdates",
+    "solve_and_differentiate",
+    "TOLERANCE_SCHEDULES",
 ]
