@@ -88,7 +88,7 @@ class HeldOutCriterion:
             states.append(FoldState(w, None, None, log_alpha, float(np.linalg.norm(g0))))
         return states
 
-    def evaluate(self, log_alpha, eps, states):
+    def evaluate(self, log_alpha, eps, states, outer_step=None):
         """Outer loss and hypergradient at ``log_alpha``.
 
         Parameters
@@ -100,6 +100,9 @@ class HeldOutCriterion:
             initial gradient norm) and of iterative backward solvers.
         states : list of FoldState
             Warm-start states, one per split (not modified).
+        outer_step : tuple of int, optional
+            ``(iteration, max_iter)`` of the outer loop, passed to the
+            method's forward hook.
 
         Returns
         -------
@@ -114,7 +117,7 @@ class HeldOutCriterion:
         """
         options = dict(method=self.method, memory_size=self.memory_size,
                        max_inner_iter=self.max_inner_iter,
-                       warm_start_memory=self.warm_start_memory)
+                       warm_start_memory=self.warm_start_memory, outer_step=outer_step)
         if len(self.folds) == 1 or self.n_jobs in (None, 1):
             pairs = [_evaluate_fold(f, s, log_alpha, eps, **options)
                      for f, s in zip(self.folds, states)]
@@ -139,13 +142,14 @@ def _warm_memory(problem, state, log_alpha, warm_start_memory):
 
 
 def _evaluate_fold(fold, state, log_alpha, eps, *, method, memory_size, max_inner_iter,
-                   warm_start_memory):
+                   warm_start_memory, outer_step):
     """Forward and backward pass on one split, warm-started from ``state``."""
     problem, outer = fold
     result = solve_and_differentiate(
         problem, outer, log_alpha, method, w0=state.w,
         memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
         inner_tol=eps * state.grad_norm0, max_iter=max_inner_iter,
-        memory_size=memory_size, q0=state.q, backward_tol=eps, warn=False)
+        memory_size=memory_size, q0=state.q, backward_tol=eps, outer_step=outer_step,
+        warn=False)
     memory = result.inner.memory if warm_start_memory else None
     return result, FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)

@@ -72,8 +72,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         jacobian-free and exact, 30 for the SHINE variants, 60 for OPA).
     warm_start_memory : bool, default=True
         Carry the L-BFGS memory from one outer step to the next.
-    opa_freq : int, default=5
-        Inner iterations between OPA updates (method "shine-opa").
+    opa_freq : int or "decreasing", default=5
+        Inner iterations between OPA updates (method "shine-opa");
+        "decreasing" makes it ``max_iter - k`` at outer iteration ``k``, the
+        schedule of the SHINE paper's code.
     backward_max_iter : int, default=None
         CG iteration cap of the CG-based methods (shine-refine: 5).
     inner_max_iter : int, default=1000
@@ -177,7 +179,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                              f"HypergradientMethod, got {self.method!r}")
         _check_int("max_iter", self.max_iter, 1)
         _check_int("inner_max_iter", self.inner_max_iter, 1)
-        _check_int("opa_freq", self.opa_freq, 1)
+        if not (isinstance(self.opa_freq, str) and self.opa_freq == "decreasing"):
+            _check_int("opa_freq", self.opa_freq, 1)
         if self.memory_size is not None:
             _check_int("memory_size", self.memory_size, 1)
         if self.backward_max_iter is not None:

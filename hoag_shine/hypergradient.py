@@ -65,7 +65,7 @@ class HypergradientResult:
 def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
                             memory=None, inner_tol=1e-8, max_iter=1000,
                             memory_size=None, q0=None, backward_tol=None,
-                            warn=True):
+                            outer_step=None, warn=True):
     """Solve the inner problem at ``log_alpha`` and estimate the hypergradient.
 
     This is the routine shared by :func:`hypergradient` and the HOAG outer
@@ -96,6 +96,9 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     backward_tol : float, optional
         Relative tolerance of iterative backward solvers, overriding the
         method's own.
+    outer_step : tuple of int, optional
+        ``(iteration, max_iter)`` of the outer loop, for methods whose
+        forward pass follows it (OPA's "decreasing" schedule).
     warn : bool, default=True
         Let the inner solver warn when it stops short of ``inner_tol``.
 
@@ -109,7 +112,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     w0 = np.zeros(problem.n_coef) if w0 is None else w0
     inner = minimize_lbfgs(problem.fun_and_grad(log_alpha), w0, m=m,
                            tol=inner_tol, max_iter=max_iter, memory=memory,
-                           extra_secant=method.forward_hook(outer.gradient),
+                           extra_secant=method.forward_hook(outer.gradient, outer_step),
                            warn=warn)
     middle = perf_counter()
     w = inner.x

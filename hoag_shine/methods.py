@@ -12,6 +12,7 @@ Every method has the same two-part interface:
 Adding a method is one class and one entry in :data:`METHODS`.
 """
 import inspect
+import numbers
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
@@ -43,7 +44,8 @@ def _check_tol(name, value):
 
 
 def _check_iter(name, value):
-    if int(value) != value or value < 0:
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and value >= 0 and int(value) == value):
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
 
@@ -99,13 +101,15 @@ class HypergradientMethod:
     name = "base"
     default_memory = 30
 
-    def forward_hook(self, outer_gradient):
+    def forward_hook(self, outer_gradient, outer_step=None):
         """Extra-secant hook for the inner solver, or None.
 
         Parameters
         ----------
         outer_gradient : callable
             ``w -> grad g(w)``, the gradient of the outer loss.
+        outer_step : tuple of int, optional
+            ``(iteration, max_iter)`` of the outer loop, None outside it.
 
         Returns
         -------
@@ -287,33 +291,47 @@ class ShineOPA(Shine):
 
     Parameters
     ----------
-    freq : int, default=5
-        An OPA update every ``freq`` inner iterations.
+    freq : int or "decreasing", default=5
+        An OPA update every ``freq`` inner iterations. "decreasing" is the
+        schedule of the SHINE paper's code: at outer iteration ``k`` of
+        ``max_iter``, ``freq = max_iter - k``, so that the updates become
+        more frequent as the strengths converge (it needs the outer loop).
     """
 
     name = "shine-opa"
     default_memory = 60
 
     def __init__(self, freq=5):
-        _check_iter("freq", freq)
-        if freq < 1:
-            raise ValueError(f"freq must be a positive integer, got {freq!r}")
+        if not (isinstance(freq, str) and freq == "decreasing"):
+            _check_iter("freq", freq)
+            if freq < 1:
+                raise ValueError(f"freq must be a positive integer or 'decreasing', "
+                                 f"got {freq!r}")
         self.freq = freq
 
-    def forward_hook(self, outer_gradient):
+    def forward_hook(self, outer_gradient, outer_step=None):
         """Hook making an OPA update every ``freq`` inner iterations.
 
         Parameters
         ----------
         outer_gradient : callable
             ``w -> grad g(w)``, the gradient of the outer loss.
+        outer_step : tuple of int, optional
+            ``(iteration, max_iter)`` of the outer loop; required by
+            ``freq="decreasing"``.
 
         Returns
         -------
         OPAUpdates
             The ``extra_secant`` hook of :func:`minimize_lbfgs`.
         """
-        return OPAUpdates(outer_gradient, self.freq)
+        if self.freq != "decreasing":
+            return OPAUpdates(outer_gradient, self.freq)
+        if outer_step is None:
+            raise ValueError("freq='decreasing' follows the outer loop's iteration count; "
+                             "outside the HOAG loop give an integer freq")
+        iteration, max_iter = outer_step
+        return OPAUpdates(outer_gradient, max(max_iter - iteration, 1))
 
 
 class ShineRefine(_Iterative):

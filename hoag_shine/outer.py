@@ -184,7 +184,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     step_lam = lam
     for k in range(max_iter):
         eps = schedule(tolerance_init, tolerance_factor, k) * shrink
-        loss, grad, results, new_states = criterion.evaluate(step_lam, eps, states)
+        loss, grad, results, new_states = criterion.evaluate(step_lam, eps, states,
+                                                             outer_step=(k, max_iter))
         finite = bool(np.isfinite(loss) and np.all(np.isfinite(grad)))
         if current is None:
             if not finite:

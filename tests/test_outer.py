@@ -26,7 +26,7 @@ class FakeCriterion:
     def initial_state(self, log_alpha):
         return ["state0"]
 
-    def evaluate(self, log_alpha, eps, states):
+    def evaluate(self, log_alpha, eps, states, outer_step=None):
         self.calls.append((np.array(log_alpha), eps, states))
         loss = 1.0 + np.sum(self.curv * (log_alpha - self.target) ** 2)
         grad = 2 * self.curv * (log_alpha - self.target) + self.noise * eps

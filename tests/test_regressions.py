@@ -94,3 +94,28 @@ def test_shifted_memory_shares_steps():
     shifted = mem.shifted(0.5)
     assert shifted.pairs[0][0] is mem.pairs[0][0]
     np.testing.assert_allclose(shifted.pairs[0][1], y + 0.5 * s)
+
+
+def test_opa_decreasing_schedule_follows_the_outer_loop():
+    from hoag_shine.methods import ShineOPA
+
+    method = ShineOPA("decreasing")
+    assert [method.forward_hook(np.ones, (k, 30)).freq for k in (0, 3, 29, 35)] == [30, 27, 1, 1]
+    with pytest.raises(ValueError, match="outside the HOAG loop"):
+        method.forward_hook(np.ones)
+    with pytest.raises(ValueError, match="freq"):
+        ShineOPA("often")
+
+
+def test_opa_decreasing_schedule_in_the_estimator(split):
+    """Later outer steps make more OPA updates per inner iteration."""
+    X, y = np.r_[split[0], split[2]], np.r_[split[1], split[3]]
+    seen = []
+    fixed = HyperOptimizer("shine-opa", opa_freq=5, random_state=0).fit(X, y)
+    decreasing = HyperOptimizer("shine-opa", opa_freq="decreasing", random_state=0,
+                                callback=lambda s: seen.append(s) and False).fit(X, y)
+    assert len(seen) == decreasing.n_iter_
+    assert np.all(np.isfinite(decreasing.coef_))
+    np.testing.assert_allclose(decreasing.log_alpha_, fixed.log_alpha_, atol=0.5)
+    with pytest.raises(ValueError, match="opa_freq"):
+        HyperOptimizer("shine-opa", opa_freq="sometimes").fit(X, y)
