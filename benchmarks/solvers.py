@@ -100,6 +100,7 @@ SOLVERS = {
     "hoag-cg": partial(hoag, method="cg"),
     "shine": partial(hoag, method="shine"),
     "shine-opa": partial(hoag, method="shine-opa"),
+    "shine-opa-decreasing": partial(hoag, method="shine-opa", opa_freq="decreasing"),
     "shine-refine": partial(hoag, method="shine-refine"),
     "shine-pcg": partial(hoag, method="shine-pcg"),
     "jacobian-free": partial(hoag, method="jacobian-free"),
