@@ -109,9 +109,7 @@ class InnerProblem:
         gradient : ndarray of shape (n_coef,)
             Gradient of the objective with respect to ``w``.
         """
-        f, g = self.datafit.value_and_gradient(w)
-        return (f + self.penalty.value(w, log_alpha),
-                g + self.penalty.gradient(w, log_alpha))
+        return self.fun_and_grad(log_alpha)(w)
 
     def fun_and_grad(self, log_alpha):
         """The callable ``w -> (value, gradient)`` at fixed strengths, for solvers.
