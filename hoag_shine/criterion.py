@@ -88,7 +88,7 @@ class HeldOutCriterion:
             states.append(FoldState(w, None, None, log_alpha, float(np.linalg.norm(g0))))
         return states
 
-    def evaluate(self, log_alpha, eps, states, outer_step=None):
+    def evaluate(self, log_alpha, eps, states, outer_step=None, method=None):
         """Outer loss and hypergradient at ``log_alpha``.
 
         Parameters
@@ -103,6 +103,10 @@ class HeldOutCriterion:
         outer_step : tuple of int, optional
             ``(iteration, max_iter)`` of the outer loop, passed to the
             method's forward hook.
+        method : HypergradientMethod, optional
+            Method of this evaluation only, in place of ``self.method`` (the
+            outer loop asks for a more accurate hypergradient at a point
+            where the approximate one led to a failed step).
 
         Returns
         -------
@@ -115,7 +119,7 @@ class HeldOutCriterion:
         new_states : list of FoldState
             States to warm-start the next evaluation from.
         """
-        options = dict(method=self.method, memory_size=self.memory_size,
+        options = dict(method=self.method if method is None else method, memory_size=self.memory_size,
                        max_inner_iter=self.max_inner_iter,
                        warm_start_memory=self.warm_start_memory, outer_step=outer_step)
         if len(self.folds) == 1 or self.n_jobs in (None, 1):

@@ -14,6 +14,7 @@ from scipy.special import expit
 from ._validation import SPARSE_FORMATS, check_hyper
 from .criterion import HeldOutCriterion
 from .datafit import LogisticLoss
+from .escalation import BackwardEscalation
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import METHODS, HypergradientMethod, get_method
@@ -24,6 +25,8 @@ REFIT_TOL = 1e-8
 #: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
 #: any useful strength, and the bound keeps every product with w finite
 MAX_ABS_BOUND = 100.0
+#: distance to a bound, as a fraction of the box's width, that counts as "at the bound"
+NEAR_BOUND = 0.01
 
 
 class HyperOptimizer(ClassifierMixin, BaseEstimator):
@@ -278,9 +281,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                              f"got {self.lambda_init!r}")
         method = get_method(self.method, max_iter=self.backward_max_iter,
                             freq=self.opa_freq)
+        splits = self._splits(X, y_pm)
         folds = [(InnerProblem.from_data(X[tr], y_pm[tr], groups, self.fit_intercept),
                   LogisticLoss(X[te], y_pm[te], self.fit_intercept))
-                 for tr, te in self._splits(X, y_pm)]
+                 for tr, te in splits]
         criterion = HeldOutCriterion(
             folds, method, memory_size=self.memory_size,
             max_inner_iter=self.inner_max_iter,
@@ -289,12 +293,16 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                       bounds=tuple(bounds), tolerance_init=self.tolerance_init,
                       tolerance_decrease=self.tolerance_decrease,
                       tolerance_factor=self.tolerance_factor, callback=self.callback,
-                      verbose=self.verbose)
+                      verbose=self.verbose, escalation=BackwardEscalation(method))
         _warn_if_gave_up(result, bounds)
         self.log_alpha_ = result.log_alpha
         self.alpha_ = np.exp(result.log_alpha)
+        self.C_ = 1.0 / self.alpha_
         self.n_iter_ = result.n_iter
         self.history_ = result.history
+        self.stop_reason_ = result.stop_reason
+        n_held_out = sum(len(te) for _, te in splits)
+        self.best_score_ = -result.outer_loss / n_held_out
         if self.refit:
             w = self._refit(X, y_pm, groups, result)
         else:
@@ -387,17 +395,31 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 def _warn_if_gave_up(result, bounds):
     """ConvergenceWarning for the ways a HOAG run can end short of an optimum."""
     reasons = []
-    lam = result.log_alpha
-    for side, value in (("lower", bounds[0]), ("upper", bounds[1])):
-        hit = np.isclose(lam, value)
-        if hit.any():
-            reasons.append(f"{hit.sum()} of {lam.shape[0]} log(alpha) stopped at the "
-                           f"{side} bound {value:g}; widen lambda_bounds if the held-out "
-                           "loss keeps improving there")
-    if result.history and not any(r["accepted"] for r in result.history[1:]) \
-            and len(result.history) > 1:
-        reasons.append("every step after the first was rejected (the outer loss did not "
-                       "decrease); the strengths stayed at lambda_init")
+    lam, grad = result.log_alpha, result.grad
+    # "near": within 1% of the box's width, where a step toward the bound
+    # would be cut by it
+    near = NEAR_BOUND * (bounds[1] - bounds[0])
+    for side, value, outward in (("lower", bounds[0], grad > 0),
+                                 ("upper", bounds[1], grad < 0)):
+        hit = np.abs(lam - value) <= near
+        if not hit.any():
+            continue
+        where = (f"{hit.sum()} of {lam.shape[0]} log(alpha)" if lam.shape[0] > 1
+                 else f"log(alpha) = {lam[0]:.4g}")
+        pushing = hit & outward
+        if pushing.any():
+            reasons.append(f"{where} ended at or near the {side} bound {value:g} with the "
+                           f"outer loss still decreasing toward it ({pushing.sum()} "
+                           "pushing outward); widen lambda_bounds")
+        else:
+            reasons.append(f"{where} ended at or near the {side} bound {value:g}, but the "
+                           "outer loss was not decreasing toward it")
+    if result.stop_reason == "max_iter":
+        reasons.append(f"the outer loop stopped at max_iter={len(result.history)} "
+                       "evaluations before its step fell below tol; raise max_iter")
+    if len(result.history) > 1 and np.array_equal(lam, result.history[0]["log_alpha"]):
+        reasons.append("no step decreased the outer loss by more than its uncertainty; "
+                       "the strengths stayed at lambda_init")
     for r in result.results:
         if not r.inner.success:
             reasons.append("the inner solver did not reach its tolerance at the final "

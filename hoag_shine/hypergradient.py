@@ -36,6 +36,11 @@ class HypergradientResult:
         Approximation of ``H^{-1} grad g(w)`` used.
     inner : scipy.optimize.OptimizeResult
         Result of :func:`minimize_lbfgs` (memory and inverse estimate included).
+    loss_correction : float
+        First-order estimate of the outer loss's inexactness,
+        ``q^T grad_w h(w) ~ g(w) - g(w*)``: ``w - w* ~ H^{-1} grad_w h(w)``
+        (one Newton step), so ``g(w*) ~ g(w) - q^T grad_w h(w)``. It is 0 when
+        the inner solve is exact.
     n_inner_iter, n_grad_evals, n_hvp : int
         Work counters: inner iterations, inner gradient evaluations (OPA's
         extra ones included) and Hessian-vector products of the backward pass.
@@ -50,6 +55,7 @@ class HypergradientResult:
     intercept: float
     q: np.ndarray
     inner: OptimizeResult = field(repr=False)
+    loss_correction: float = 0.0
     n_inner_iter: int = 0
     n_grad_evals: int = 0
     n_hvp: int = 0
@@ -120,12 +126,14 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     hessian = problem.hessian_operator(w, log_alpha)
     q, n_hvp = method.solve(hessian, v, inner.inverse_hessian, q0, backward_tol)
     grad = -problem.cross_vjp(w, log_alpha, q)
+    correction = float(np.dot(q, inner.grad))
     end = perf_counter()
     fit_intercept = problem.datafit.fit_intercept
     return HypergradientResult(
         grad=grad, outer_loss=float(outer_loss), w=w,
         coef=w[:-1] if fit_intercept else w,
         intercept=float(w[-1]) if fit_intercept else 0.0, q=q, inner=inner,
+        loss_correction=correction,
         n_inner_iter=inner.n_iter, n_grad_evals=inner.nfev, n_hvp=n_hvp,
         time_forward=middle - start, time_backward=end - middle)
 

@@ -456,6 +456,98 @@ class JacobianFree(HypergradientMethod):
         return np.array(rhs, dtype=float), 0
 
 
+class Refined(HypergradientMethod):
+    """Another method's estimate refined by CG with an iteration budget.
+
+    The forward pass is the base method's (OPA's extra secant updates
+    included); the backward pass starts CG on ``H q = rhs`` from the base
+    method's ``q``. This is the step up the outer loop takes when an
+    approximate hypergradient led to a failed step (see
+    :class:`hoag_shine.escalation.BackwardEscalation`).
+
+    Parameters
+    ----------
+    base : HypergradientMethod
+        Method whose estimate CG starts from.
+    max_iter : int or None
+        CG iteration budget; None runs CG to its tolerance.
+    tol : float, default=1e-10
+        Relative residual tolerance (the outer loop overrides it with its
+        current tolerance).
+
+    Examples
+    --------
+    >>> from hoag_shine.methods import Refined, Shine
+    >>> Refined(Shine(), 10).name
+    'shine+cg10'
+    """
+
+    def __init__(self, base, max_iter, tol=1e-10):
+        if not isinstance(base, HypergradientMethod):
+            raise TypeError(f"base must be a HypergradientMethod, got {base!r}")
+        if max_iter is not None:
+            _check_iter("max_iter", max_iter)
+            max_iter = int(max_iter)
+        _check_tol("tol", tol)
+        self.base, self.max_iter, self.tol = base, max_iter, tol
+
+    @property
+    def name(self):
+        """The base method's name and the CG budget, e.g. ``"shine+cg10"``."""
+        budget = "" if self.max_iter is None else str(self.max_iter)
+        return f"{self.base.name}+cg{budget}"
+
+    @property
+    def default_memory(self):
+        """The base method's memory size."""
+        return self.base.default_memory
+
+    def forward_hook(self, outer_gradient, outer_step=None):
+        """The base method's extra-secant hook.
+
+        Parameters
+        ----------
+        outer_gradient : callable
+            ``w -> grad g(w)``, the gradient of the outer loss.
+        outer_step : tuple of int, optional
+            ``(iteration, max_iter)`` of the outer loop.
+
+        Returns
+        -------
+        callable or None
+            Whatever ``base.forward_hook`` returns.
+        """
+        return self.base.forward_hook(outer_gradient, outer_step)
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        """CG on ``H q = rhs`` started from the base method's estimate.
+
+        Parameters
+        ----------
+        hessian : LinearOperator
+            Hessian of the inner problem at its solution.
+        rhs : ndarray of shape (n_coef,)
+            Gradient of the outer loss.
+        inverse_hessian : LinearOperator
+            L-BFGS inverse-Hessian estimate, passed to the base method.
+        q0 : ndarray, optional
+            Previous solution, passed to the base method.
+        tol : float, optional
+            Relative residual tolerance overriding ``self.tol``.
+
+        Returns
+        -------
+        q : ndarray of shape (n_coef,)
+            Approximate solution of ``H q = rhs``.
+        n_hvp : int
+            Hessian-vector products of the base method and of CG.
+        """
+        tol = _pick(tol, self.tol)
+        start, n_base = self.base.solve(hessian, rhs, inverse_hessian, q0, tol)
+        q, n_hvp = conjugate_gradient(hessian, rhs, start, tol, self.max_iter)
+        return q, n_base + n_hvp
+
+
 METHODS = {cls.name: cls for cls in (
     Exact, ConjugateGradient, Shine, ShineOPA, ShineRefine, ShinePCG, JacobianFree)}
 

@@ -1,26 +1,40 @@
-"""The HOAG outer loop: approximate hypergradient descent on log-scale strengths.
+"""The HOAG outer loop: inexact hypergradient steps on log-scale strengths, made trustworthy.
 
-Step rule (Pedregosa 2016, section 3, with the rejection made real):
+Pedregosa's HOAG takes a gradient step ``-p_k / L_k`` after every inexact
+inner solve, with the inner tolerance ``eps_k`` decreasing along a summable
+schedule. This loop keeps the schedule and the warm starts and changes the
+three things that make HOAG's answer untrustworthy on data it was not tuned
+on:
 
-* the first step has length 1: ``L_0 = ||p_0||`` and
-  ``lambda_1 = clip(lambda_0 - p_0 / L_0)``;
-* a step whose outer loss is not finite, whose hypergradient is not finite,
-  or whose outer loss exceeds ``1.2`` times the current one is rejected:
-  ``lambda`` stays where it was (the rejected point is discarded), ``L``
-  doubles and the tolerance ``eps`` halves before a shorter step is tried;
-* other steps are accepted; one that decreased the loss enough,
-  ``g - g_new + eps |g| >= c L ||lambda_new - lambda||^2`` with ``c = 1/4``
-  (a descent-lemma test with slack for the inexact inner solve), lengthens
-  the next step (``L <- 0.95 L``); one that did not halves it (``L <- 2 L``),
-  which damps the oscillations that inexact hypergradients cause around the
-  optimum. When the warm-started inner solves already met their tolerance
-  and made no iteration, ``w`` and hence the loss did not change, which says
-  nothing about the step: ``L`` is kept.
+* **Steps** come from :class:`~hoag_shine.steps.SecantTrustRegion`: an
+  L-BFGS (for one strength, secant) model of the outer loss in log(alpha),
+  cut to a trust radius (first step of length 1, at most 4) that doubles
+  after a step at the radius that achieved 3/4 of its predicted decrease and
+  halves after a step that achieved less than 1/4 or failed.
+* **Acceptance** (:class:`~hoag_shine.acceptance.TrustedDecrease`) compares
+  outer losses corrected to first order for the inexact inner solve
+  (``g(w) - q^T grad_w h(w)``), each with the size of that correction as its
+  uncertainty. A step is accepted only when the decrease exceeds both
+  uncertainties. A decrease inside them is *uncertain*: the tolerance is
+  divided by 4 and the less accurate of the two points is solved again
+  (warm-started) before the step is judged again. A step that does not
+  decrease the loss, or whose loss or hypergradient is not finite, is
+  rejected: the radius halves and the tolerance ``eps`` halves.
+* **Backward accuracy** (:class:`~hoag_shine.escalation.BackwardEscalation`):
+  after a rejected step the hypergradient is computed again at the current
+  point with the next, more accurate rung of the ladder (CG started from the
+  method's estimate, with budgets 10, 40, then to tolerance), and that rung
+  is kept. Before stopping on a step shorter than ``tol``, the current point
+  is re-evaluated once with the top rung, so that an approximate
+  hypergradient that vanishes for the wrong reason cannot end the run.
 
-The loop stops after ``max_iter`` evaluations of the outer objective, when a
-step moves ``lambda`` by less than ``tol`` (Euclidean norm; this includes a
-hypergradient that pushes against the bounds), or when the callback returns
-True.
+Each evaluation of the outer objective (a step's target, a re-solve, a
+re-evaluation) counts as one iteration. The loop stops after ``max_iter`` of
+them, when a step is shorter than ``tol`` (with the top rung), when the
+trust radius falls below ``tol``, when the hypergradient pushes every
+strength against its bound, or when the callback returns True. It returns
+the accepted point whose corrected loss plus uncertainty is lowest: never a
+point that was not trusted to improve on the start.
 """
 import warnings
 from dataclasses import dataclass, field
@@ -29,10 +43,12 @@ from time import perf_counter
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-#: sharp-increase threshold of the outer loss that makes a step rejected
-REJECT_RATIO = 1.2
-#: sufficient-decrease constant c of ``g - g_new + eps |g| >= c L ||step||^2``
-SUFFICIENT = 0.25
+from .acceptance import ACCEPT, REJECT, UNCERTAIN, LossEstimate, TrustedDecrease
+from .steps import SecantTrustRegion
+
+#: factor of eps after a rejected step; after an uncertain one, the factor
+#: that should bring the uncertainties below the decrease, within these limits
+REJECT_TIGHTEN, UNCERTAIN_TIGHTEN, MIN_TIGHTEN = 0.5, 0.25, 0.01
 
 
 def _exponential(eps0, factor, k):
@@ -60,6 +76,17 @@ TOLERANCE_SCHEDULES = {
     "constant": _constant,
 }
 
+#: why the loop stopped: ``stop_reason`` code -> message
+STOP_MESSAGES = {
+    "max_iter": "maximum number of iterations reached",
+    "tol": "step below tol",
+    "radius": "trust radius below tol: no shorter step decreased the outer loss by more "
+              "than its uncertainty",
+    "bounds": "the hypergradient pushes every strength against its bound",
+    "callback": "stopped by the callback",
+    "not_finite": "outer loss or hypergradient not finite at the initial strengths",
+}
+
 
 @dataclass
 class HOAGResult:
@@ -68,7 +95,8 @@ class HOAGResult:
     Attributes
     ----------
     log_alpha : ndarray
-        Last accepted strengths.
+        Best trusted strengths: the accepted point with the lowest corrected
+        loss plus uncertainty.
     outer_loss : float
         Outer loss there (inf when the run could not start).
     grad : ndarray
@@ -83,8 +111,10 @@ class HOAGResult:
         Number of outer-objective evaluations.
     history : list of dict
         One record per evaluation (see :func:`hoag`).
+    stop_reason : str
+        Why the loop stopped, a key of :data:`STOP_MESSAGES`.
     message : str
-        Why the loop stopped.
+        The same, in words.
     """
 
     log_alpha: np.ndarray
@@ -94,20 +124,25 @@ class HOAGResult:
     states: list = field(repr=False)
     n_iter: int
     history: list = field(repr=False)
+    stop_reason: str
     message: str
 
 
-def _record(k, elapsed, log_alpha, loss, grad, accepted, eps, results):
-    return {
-        "iteration": k, "time": elapsed, "log_alpha": np.array(log_alpha),
-        "outer_loss": loss, "grad": np.array(grad), "accepted": accepted,
-        "tolerance": eps,
-        "n_inner_iter": sum(r.n_inner_iter for r in results),
-        "n_grad_evals": sum(r.n_grad_evals for r in results),
-        "n_hvp": sum(r.n_hvp for r in results),
-        "time_forward": sum(r.time_forward for r in results),
-        "time_backward": sum(r.time_backward for r in results),
-    }
+@dataclass(frozen=True)
+class _Point:
+    """One evaluation of the outer objective."""
+
+    lam: np.ndarray
+    estimate: LossEstimate
+    grad: np.ndarray
+    results: list
+    states: list
+    method: str
+    eps: float
+
+    @property
+    def finite(self):
+        return self.estimate.finite and bool(np.all(np.isfinite(self.grad)))
 
 
 class _Clock:
@@ -124,118 +159,266 @@ class _Clock:
         self._start = perf_counter()
 
 
+class _Run:
+    """State of one HOAG run: evaluations, records, the callback and verbose output."""
+
+    def __init__(self, criterion, schedule, max_iter, ladder, callback, verbose):
+        self.criterion, self.schedule, self.max_iter = criterion, schedule, max_iter
+        self.ladder, self.callback, self.verbose = ladder, callback, verbose
+        self.k, self.level, self.tighten = 0, 0, 1.0
+        self.clock, self.history = _Clock(), []
+
+    @property
+    def top_level(self):
+        return 0 if self.ladder is None else self.ladder.n_levels - 1
+
+    @property
+    def left(self):
+        return self.k < self.max_iter
+
+    def evaluate(self, lam, states):
+        eps = self.schedule(self.k) * self.tighten
+        method = None if self.ladder is None else self.ladder.method(self.level)
+        loss, grad, results, new_states = self.criterion.evaluate(
+            lam, eps, states, outer_step=(self.k, self.max_iter), method=method)
+        corrections = np.array([r.loss_correction for r in results], dtype=float)
+        estimate = LossEstimate(float(loss), float(loss - corrections.sum()),
+                                float(np.abs(corrections).sum()))
+        self.k += 1
+        return _Point(np.array(lam, dtype=float), estimate, np.asarray(grad, dtype=float),
+                      results, new_states, "default" if method is None else method.name, eps)
+
+    def record(self, point, decision, radius, best):
+        """Append the history record of ``point``; return True if the callback stops."""
+        elapsed = self.clock.pause()
+        results = point.results
+        rec = {
+            "iteration": self.k - 1, "time": elapsed, "log_alpha": np.array(point.lam),
+            "outer_loss": point.estimate.loss, "loss_estimate": point.estimate.value,
+            "loss_uncertainty": point.estimate.uncertainty, "grad": np.array(point.grad),
+            "accepted": decision in ("start", ACCEPT, "refresh"), "decision": decision,
+            "estimate": point.method, "radius": radius, "tolerance": point.eps,
+            "n_inner_iter": sum(r.n_inner_iter for r in results),
+            "n_grad_evals": sum(r.n_grad_evals for r in results),
+            "n_hvp": sum(r.n_hvp for r in results),
+            "time_forward": sum(r.time_forward for r in results),
+            "time_backward": sum(r.time_backward for r in results),
+        }
+        self.history.append(rec)
+        if self.verbose:
+            self._print(rec, results)
+        stop = False
+        if self.callback is not None:
+            r0, b0 = results[0], best.results[0]
+            # copies: the callback must not reach the warm-start state
+            stop = bool(self.callback(dict(
+                rec, coef=np.array(r0.coef), intercept=r0.intercept,
+                best_log_alpha=np.array(best.lam), best_outer_loss=best.estimate.loss,
+                best_coef=np.array(b0.coef), best_intercept=b0.intercept)))
+        self.clock.resume()
+        return stop
+
+    def amend(self, index, verdict):
+        """Record the verdict on an evaluation judged again (the callback is not called)."""
+        self.history[index].update(decision=verdict, accepted=verdict == ACCEPT)
+        if self.verbose:
+            print(f"[hoag] iter {index:3d}  judged again: {verdict}", flush=True)
+        return False
+
+    def _print(self, rec, results):
+        print(f"[hoag] iter {rec['iteration']:3d}  log(alpha) {_short(rec['log_alpha'])}  "
+              f"loss {rec['loss_estimate']:.6g} +- {rec['loss_uncertainty']:.2g}  "
+              f"{rec['decision']:<9s} {rec['estimate']:<14s} radius {rec['radius']:.3g}  "
+              f"eps {rec['tolerance']:.2g}  {rec['time']:.2f}s", flush=True)
+        if self.verbose >= 2:
+            for i, r in enumerate(results):
+                print(f"[hoag]          split {i}: {r.n_inner_iter} inner iterations "
+                      f"({r.time_forward:.3f}s), {r.n_hvp} Hessian-vector products "
+                      f"({r.time_backward:.3f}s)", flush=True)
+
+
 def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
          tolerance_init=1e-3, tolerance_decrease="exponential",
-         tolerance_factor=0.9, callback=None, verbose=0):
+         tolerance_factor=0.9, callback=None, verbose=0, escalation=None,
+         step_rule=None, acceptance=None):
     """Minimise a held-out criterion over log-scale strengths by HOAG.
 
     Parameters
     ----------
     criterion : HeldOutCriterion
-        Outer objective with its splits and hypergradient method.
+        Outer objective with its splits and hypergradient method; any object
+        with ``initial_state(log_alpha)`` and ``evaluate(log_alpha, eps,
+        states, outer_step, method)`` as :class:`HeldOutCriterion` has.
     log_alpha0 : ndarray of shape (n_hyper,)
         Starting strengths (clipped to ``bounds``).
     max_iter : int, default=30
         Maximum number of evaluations of the outer objective.
     tol : float, default=1e-5
-        Stop when a step moves ``log_alpha`` by less than ``tol``.
+        Stop when a step (or the trust radius) is shorter than ``tol``.
     bounds : (float, float), default=(-12, 12)
         Box on ``log_alpha``.
     tolerance_init : float, default=1e-3
         ``eps_0``: inner tolerance relative to the initial gradient norm, and
         relative tolerance of iterative backward solvers.
     tolerance_decrease : {"exponential", "quadratic", "cubic", "constant"}
-        How ``eps_k`` decreases with ``k``.
+        How ``eps_k`` decreases with the evaluation count ``k``.
     tolerance_factor : float, default=0.9
         Factor of the exponential schedule (``eps_k = eps_0 factor^k``).
     callback : callable, optional
         Called after every evaluation with a dict holding the history
         record plus ``coef``/``intercept`` of the first split's inner
-        solution at the evaluated point; returning True stops the loop. Its
-        running time is excluded from the recorded times.
+        solution at the evaluated point, and ``best_log_alpha``,
+        ``best_outer_loss``, ``best_coef``, ``best_intercept`` of the best
+        trusted point so far; returning True stops the loop. Its running
+        time is excluded from the recorded times.
     verbose : int, default=0
-        Print one line per evaluation when positive.
+        1: one line per evaluation; 2: also one line per split and
+        evaluation (inner iterations, Hessian-vector products, times).
+    escalation : BackwardEscalation, optional
+        Ladder of hypergradient methods climbed after failed steps; None
+        keeps the criterion's method throughout.
+    step_rule : SecantTrustRegion, optional
+        Step rule (default: ``SecantTrustRegion()``).
+    acceptance : TrustedDecrease, optional
+        Acceptance test (default: ``TrustedDecrease()``).
 
     Returns
     -------
     HOAGResult
-        Last accepted strengths, outer loss and hypergradient there, and the
-        history of the run. Each history record holds ``iteration``,
-        ``time`` (cumulative seconds), ``log_alpha``, ``outer_loss``,
-        ``grad``, ``accepted``, ``tolerance``, ``n_inner_iter``,
-        ``n_grad_evals``, ``n_hvp``, ``time_forward`` and ``time_backward``.
+        Best trusted strengths, outer loss and hypergradient there, why the
+        loop stopped, and the history of the run. Each history record holds
+        ``iteration``, ``time`` (cumulative seconds), ``log_alpha``,
+        ``outer_loss``, ``loss_estimate`` (corrected), ``loss_uncertainty``,
+        ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
+        "uncertain" or "refresh", a re-evaluation of the current point),
+        ``estimate`` (name of the hypergradient method used), ``radius``,
+        ``tolerance``, ``n_inner_iter``, ``n_grad_evals``, ``n_hvp``,
+        ``time_forward`` and ``time_backward``.
     """
     if tolerance_decrease not in TOLERANCE_SCHEDULES:
         raise ValueError(f"tolerance_decrease must be one of {sorted(TOLERANCE_SCHEDULES)}, "
                          f"got {tolerance_decrease!r}")
     if int(max_iter) != max_iter or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    schedule = TOLERANCE_SCHEDULES[tolerance_decrease]
     lower, upper = bounds
     if not lower < upper:
         raise ValueError(f"bounds must satisfy low < high, got {bounds!r}")
-    clock = _Clock()
-    lam = np.clip(np.asarray(log_alpha0, dtype=float), lower, upper)
-    states = criterion.initial_state(lam)
-    history = []
-    shrink, L = 1.0, None
-    current = None  # (loss, grad, results, states) at the accepted lam
-    message = "maximum number of iterations reached"
-    step_lam = lam
-    for k in range(max_iter):
-        eps = schedule(tolerance_init, tolerance_factor, k) * shrink
-        loss, grad, results, new_states = criterion.evaluate(step_lam, eps, states,
-                                                             outer_step=(k, max_iter))
-        finite = bool(np.isfinite(loss) and np.all(np.isfinite(grad)))
-        if current is None:
-            if not finite:
-                message = "outer loss or hypergradient not finite at the initial strengths"
-                history.append(_record(k, clock.pause(), step_lam, loss, grad, False, eps, results))
-                clock.resume()
+    rule = SecantTrustRegion() if step_rule is None else step_rule
+    test = TrustedDecrease() if acceptance is None else acceptance
+    sched = TOLERANCE_SCHEDULES[tolerance_decrease]
+    run = _Run(criterion, lambda k: sched(tolerance_init, tolerance_factor, k), max_iter,
+               escalation, callback, verbose)
+    lam0 = np.clip(np.asarray(log_alpha0, dtype=float), lower, upper)
+    states0 = criterion.initial_state(lam0)
+    current = run.evaluate(lam0, states0)
+    radius = rule.initial_radius
+    if not current.finite:
+        run.record(current, "reject", radius, current)
+        warnings.warn(f"HOAG could not start: {STOP_MESSAGES['not_finite']}",
+                      ConvergenceWarning, stacklevel=2)
+        return HOAGResult(lam0, np.inf, np.full(lam0.shape, np.nan), current.results,
+                          states0, run.k, run.history, "not_finite",
+                          STOP_MESSAGES["not_finite"])
+    trusted = [current]
+    model = rule.new_model()
+    reason = "callback" if run.record(current, "start", radius, current) else "max_iter"
+    pending = None  # (candidate, step, index of its record or None): to judge again
+
+    def refresh(level=None, reset_radius=False):
+        """Evaluate the current point again: tighter, maybe with a higher rung."""
+        nonlocal current, model, radius
+        if level is not None and level > run.level:
+            run.level = level
+            # pairs shaped by the less accurate hypergradient are dropped
+            model = rule.new_model()
+        if reset_radius:
+            radius = max(radius, rule.initial_radius)
+        current = trusted[-1] = run.evaluate(current.lam, current.states)
+        return run.record(current, "refresh", radius, _best(trusted))
+
+    rejects = 0  # consecutive rejected steps from the current point
+    refreshed = False  # whether the current point was solved again since it was accepted
+    while reason == "max_iter" and run.left:
+        if pending is None:
+            step = rule.propose(current.lam, current.grad, radius, bounds, model)
+            converged = step.model_length < tol or \
+                step.model_decrease <= test.rtol * abs(current.estimate.value)
+            if (converged and run.level < run.top_level) or \
+                    (radius < tol and not refreshed):
+                # a vanishing approximate hypergradient, or a radius that
+                # collapsed after failures, is no proof of an optimum: solve
+                # the current point again, with the most accurate rung
+                stop = refresh(run.top_level, reset_radius=not converged)
+                refreshed, rejects = True, 0
+                reason = "callback" if stop else reason
+                continue
+            if converged or radius < tol:
+                pushed = ((current.lam <= lower) & (current.grad > 0)) | \
+                    ((current.lam >= upper) & (current.grad < 0))
+                reason = "bounds" if step.model_length == 0.0 and pushed.any() else (
+                    "tol" if converged else "radius")
                 break
-            accepted = True
-            L = max(np.linalg.norm(grad), np.finfo(float).tiny)
+            candidate, index = run.evaluate(step.target, current.states), None
         else:
-            accepted = finite and loss <= REJECT_RATIO * current[0]
-            if not accepted:
-                L *= 2.0
-                shrink *= 0.5
-            elif all(r.n_inner_iter == 0 for r in results):
-                pass  # w did not move: the loss change says nothing about the step
-            elif (current[0] - loss + eps * abs(current[0])
-                  >= SUFFICIENT * L * np.sum((step_lam - lam) ** 2)):
-                L *= 0.95
-            else:
-                L *= 2.0
-        elapsed = clock.pause()
-        record = _record(k, elapsed, step_lam, loss, grad, accepted, eps, results)
-        history.append(record)
-        if verbose:
-            print(f"[hoag] iter {k:3d}  lambda {_short(step_lam)}  outer loss "
-                  f"{loss:.6g}  {'accepted' if accepted else 'rejected'}  "
-                  f"time {elapsed:.3f}s")
-        stop = False
-        if callback is not None:
-            r0 = results[0]
-            # copies: the callback must not reach the warm-start state
-            stop = bool(callback(dict(record, coef=np.array(r0.coef),
-                                      intercept=r0.intercept)))
-        clock.resume()
-        if accepted:
-            lam, current, states = step_lam, (loss, grad, results), new_states
+            (candidate, step, index), pending = pending, None
+        s_step = candidate.lam - current.lam
+        verdict = test.judge(current.estimate, candidate.estimate) \
+            if candidate.finite else REJECT
+        if verdict == ACCEPT:
+            ratio = (current.estimate.value - candidate.estimate.value) / step.predicted
+            radius = rule.next_radius(radius, step.length(current.lam), ratio)
+        elif verdict == REJECT:
+            radius = rule.next_radius(radius, step.length(current.lam), -np.inf)
+            run.tighten *= REJECT_TIGHTEN
+        else:
+            # tighten enough for the uncertainties to fall below the decrease
+            needed = 0.5 * abs(current.estimate.value - candidate.estimate.value) / (
+                current.estimate.uncertainty + candidate.estimate.uncertainty)
+            run.tighten *= float(np.clip(needed, MIN_TIGHTEN, UNCERTAIN_TIGHTEN))
+        if verdict != UNCERTAIN and candidate.finite:
+            rule.update_model(model, s_step, candidate.grad - current.grad)
+        if index is None:
+            stop = run.record(candidate, verdict, radius, _best(trusted + [candidate]
+                                                                 if verdict == ACCEPT
+                                                                 else trusted))
+            index = len(run.history) - 1
+        else:
+            # judged again after the current point was solved again
+            stop = run.amend(index, verdict)
+        if verdict == ACCEPT:
+            current, refreshed, rejects = candidate, False, 0
+            trusted.append(current)
         if stop:
-            message = "stopped by the callback"
+            reason = "callback"
             break
-        step_lam = np.clip(lam - current[1] / L, lower, upper)
-        if np.linalg.norm(step_lam - lam) < tol:
-            message = "step below tol"
+        if not run.left:
             break
-    if current is None:
-        warnings.warn(f"HOAG could not start: {message}", ConvergenceWarning, stacklevel=3)
-        return HOAGResult(lam, np.inf, np.full(lam.shape, np.nan), results, states,
-                          len(history), history, message)
-    return HOAGResult(lam, current[0], current[1], current[2], states, len(history),
-                      history, message)
+        if verdict == REJECT:
+            rejects += 1
+            contradicts = candidate.finite and bool(
+                np.dot(current.grad, s_step) < 0 and np.dot(candidate.grad, s_step) < 0)
+            if contradicts or rejects >= 2:
+                # slopes and values disagree, or the step failed twice: the
+                # hypergradient here is not to be trusted; the tolerance has
+                # tightened and the next rung (if any) is more accurate
+                reason = "callback" if refresh(run.level + 1) else reason
+                refreshed, rejects = True, 0
+        elif verdict == UNCERTAIN:
+            if candidate.estimate.uncertainty >= current.estimate.uncertainty:
+                # solve the candidate again, warm-started, and judge it again
+                pending = (run.evaluate(candidate.lam, candidate.states), step, None)
+            else:
+                reason = "callback" if refresh() else reason
+                refreshed = True
+                pending = (candidate, step, index)
+    best = _best(trusted)
+    return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
+                      run.k, run.history, reason, STOP_MESSAGES[reason])
+
+
+def _best(trusted):
+    """The trusted point with the lowest corrected loss plus uncertainty."""
+    return min(trusted, key=lambda p: p.estimate.upper)
 
 
 def _short(lam):

@@ -12,6 +12,7 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
 from hoag_shine import HyperOptimizer, hypergradient
+from hoag_shine.outer import STOP_MESSAGES
 
 DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 HOAG_METHODS = ["cg", "shine", "shine-opa", "shine-refine"]
@@ -193,18 +194,37 @@ def test_refit_false_keeps_split_solution():
     np.testing.assert_allclose(full.coef_, ref_all.coef_, rtol=1e-5, atol=1e-7)
 
 
-def test_history_records_and_verbose(capsys):
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_history_records_and_verbose(capsys, verbose):
     X, y = _toy(8)
-    clf = HyperOptimizer("shine-refine", max_iter=6, verbose=1, random_state=0).fit(X, y)
-    out = capsys.readouterr().out
-    assert out.count("[hoag] iter") == clf.n_iter_ == len(clf.history_)
-    keys = {"time", "log_alpha", "outer_loss", "grad", "accepted", "n_inner_iter",
-            "n_grad_evals", "n_hvp", "time_forward", "time_backward"}
+    clf = HyperOptimizer("shine-refine", max_iter=6, verbose=verbose, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    evaluations = [line for line in lines if line.startswith("[hoag] iter")
+                   and "judged again" not in line]
+    assert len(evaluations) == clf.n_iter_ == len(clf.history_)
+    per_split = [line for line in lines if "split 0:" in line]
+    assert len(per_split) == (clf.n_iter_ if verbose == 2 else 0)
+    keys = {"time", "log_alpha", "outer_loss", "loss_estimate", "loss_uncertainty", "grad",
+            "accepted", "decision", "estimate", "radius", "n_inner_iter", "n_grad_evals",
+            "n_hvp", "time_forward", "time_backward"}
     for rec in clf.history_:
         assert keys <= set(rec)
+        assert rec["accepted"] == (rec["decision"] in ("start", "accept", "refresh"))
     times = [r["time"] for r in clf.history_]
     assert times == sorted(times)
     assert sum(r["n_hvp"] for r in clf.history_) > 0
+
+
+def test_scikit_learn_attributes():
+    """C_, best_score_ (negative mean held-out log-loss at the answer) and stop_reason_."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    splits = list(StratifiedKFold(3).split(X, y))
+    clf = HyperOptimizer("cg", cv=splits, tolerance_init=1e-8).fit(X, y)
+    np.testing.assert_allclose(clf.C_, 1.0 / clf.alpha_)
+    losses = [heldout_loss(X, y, tr, te, clf.log_alpha_[0], True)[0] for tr, te in splits]
+    np.testing.assert_allclose(clf.best_score_, -sum(losses) / len(y), rtol=1e-6)
+    assert clf.stop_reason_ in STOP_MESSAGES
 
 
 def test_callback_can_stop():

@@ -6,47 +6,82 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from hoag_shine import TOLERANCE_SCHEDULES, hoag
+from hoag_shine.acceptance import LossEstimate, TrustedDecrease
+from hoag_shine.escalation import BackwardEscalation
+from hoag_shine.methods import ConjugateGradient, Shine
+from hoag_shine.steps import SecantTrustRegion
 
 
-def _result(grad):
+def _result(grad, correction=0.0):
     return SimpleNamespace(n_inner_iter=1, n_grad_evals=1, n_hvp=0, time_forward=0.0,
-                           time_backward=0.0, coef=np.zeros(2), intercept=0.0, grad=grad)
+                           time_backward=0.0, coef=np.zeros(2), intercept=0.0, grad=grad,
+                           loss_correction=correction)
 
 
 class FakeCriterion:
-    """``loss(lam) = 1 + sum(curv * (lam - target)^2)``, optionally NaN in a region."""
+    """``loss(lam) = 1 + sum(curv * (lam - target)^2)``, with optional faults.
 
-    def __init__(self, target, curv=1.0, bad=None, noise=0.0):
+    ``bad(lam)``: region where loss and gradient are NaN. ``bias(lam, eps)``:
+    amount by which an inexact inner solve under-reports the loss, of which
+    the reported first-order correction recovers the fraction ``recovered``.
+    ``grad_of(lam, method_name)``: the hypergradient a method returns
+    (default: the exact one).
+    """
+
+    def __init__(self, target, curv=1.0, bad=None, bias=None, recovered=1.0,
+                 grad_of=None):
         self.target = np.asarray(target, dtype=float)
         self.curv = curv
-        self.bad = bad
-        self.noise = noise
+        self.bad, self.bias, self.recovered, self.grad_of = bad, bias, recovered, grad_of
         self.calls = []
+
+    def true_loss(self, lam):
+        return 1.0 + np.sum(self.curv * (np.asarray(lam) - self.target) ** 2)
 
     def initial_state(self, log_alpha):
         return ["state0"]
 
-    def evaluate(self, log_alpha, eps, states, outer_step=None):
-        self.calls.append((np.array(log_alpha), eps, states))
-        loss = 1.0 + np.sum(self.curv * (log_alpha - self.target) ** 2)
-        grad = 2 * self.curv * (log_alpha - self.target) + self.noise * eps
+    def evaluate(self, log_alpha, eps, states, outer_step=None, method=None):
+        name = None if method is None else method.name
+        self.calls.append((np.array(log_alpha), eps, states, name))
+        loss = self.true_loss(log_alpha)
+        grad = 2 * self.curv * (log_alpha - self.target)
+        if self.grad_of is not None:
+            grad = self.grad_of(log_alpha, name)
+        err = 0.0 if self.bias is None else self.bias(log_alpha, eps)
         if self.bad is not None and self.bad(log_alpha):
             loss, grad = np.nan, np.full_like(grad, np.nan)
-        return loss, grad, [_result(grad)], [f"state at {log_alpha}"]
+        return (loss - err, grad, [_result(grad, -self.recovered * err)],
+                [f"state at {log_alpha}"])
 
 
 @pytest.mark.parametrize("target", [[-4.5], [3.0], [1.0, -2.0, 0.5]])
 @pytest.mark.parametrize("curv", [0.1, 1.0, 20.0])
 def test_converges_on_quadratic(target, curv):
-    res = hoag(FakeCriterion(target, curv), np.zeros(len(target)), max_iter=200, tol=1e-8)
-    np.testing.assert_allclose(res.log_alpha, target, atol=1e-5)
-    assert res.message == "step below tol"
+    crit = FakeCriterion(target, curv)
+    res = hoag(crit, np.zeros(len(target)), max_iter=60, tol=1e-8)
+    # the loss resolution is 1e-5 of the loss: lam is within sqrt(1e-5 / curv)
+    np.testing.assert_allclose(res.log_alpha, target, atol=np.sqrt(2e-5 / curv))
+    assert res.stop_reason == "tol"
 
 
-def test_first_step_has_unit_length():
-    crit = FakeCriterion([-10.0])
-    hoag(crit, np.zeros(1), max_iter=2)
-    np.testing.assert_allclose(crit.calls[1][0], [-1.0])
+def test_secant_steps_need_few_evaluations():
+    """On a quadratic in one strength the secant step is exact after one pair."""
+    crit = FakeCriterion([-3.3], curv=0.7)
+    res = hoag(crit, np.zeros(1), max_iter=30, tol=1e-6)
+    assert res.n_iter <= 6, [r["log_alpha"] for r in res.history]
+    np.testing.assert_allclose(res.log_alpha, [-3.3], atol=1e-6)
+
+
+def test_first_step_has_unit_length_and_steps_stay_inside_the_radius():
+    crit = FakeCriterion([-10.0], curv=1e-3)
+    res = hoag(crit, np.zeros(1), max_iter=12, tol=1e-10)
+    lams = [c[0][0] for c in crit.calls]
+    np.testing.assert_allclose(lams[1], -1.0)
+    accepted = [r["log_alpha"][0] for r in res.history if r["accepted"]]
+    steps = np.abs(np.diff(accepted))
+    assert steps.max() <= SecantTrustRegion().max_radius + 1e-12
+    assert accepted[-1] < -7  # the radius grew after good steps
 
 
 def test_rejection_restores_previous_lambda_and_state():
@@ -54,35 +89,104 @@ def test_rejection_restores_previous_lambda_and_state():
     crit = FakeCriterion([-6.0], bad=lambda lam: lam[0] < -1.5)
     res = hoag(crit, np.zeros(1), max_iter=40, tol=1e-10)
     hist = res.history
-    rejected = [i for i, r in enumerate(hist) if not r["accepted"]]
+    rejected = [i for i, r in enumerate(hist) if r["decision"] == "reject"]
     assert len(rejected) >= 2, "the NaN region must cause rejections"
     for i in (i for i in rejected if i + 1 < len(hist)):
         last_ok = max(j for j in range(i) if hist[j]["accepted"])
-        prev_step = hist[i]["log_alpha"] - hist[last_ok]["log_alpha"]
-        next_step = hist[i + 1]["log_alpha"] - hist[last_ok]["log_alpha"]
-        # same direction, half the length, from the accepted point
-        np.testing.assert_allclose(next_step, prev_step / 2)
+        # the next evaluation is warm-started from the accepted state
+        assert crit.calls[i + 1][2] == [f"state at {hist[last_ok]['log_alpha']}"]
         # the tolerance is halved on top of the schedule
         sched = TOLERANCE_SCHEDULES["exponential"](1e-3, 0.9, i + 1)
         assert hist[i + 1]["tolerance"] <= sched / 2 * (1 + 1e-12)
-        # the warm-start state is the accepted one, not the rejected one
-        assert crit.calls[i + 1][2] == [f"state at {hist[last_ok]['log_alpha']}"]
     assert np.all(np.isfinite(res.log_alpha)) and res.log_alpha[0] >= -1.5
     assert np.isfinite(res.outer_loss)
 
 
-def test_sharp_increase_is_rejected():
-    crit = FakeCriterion([0.3], curv=50.0)
+def test_long_step_that_increases_the_loss_is_rejected():
+    """HOAG's 1.2x rule accepted such steps; any certain increase is rejected now."""
+    crit = FakeCriterion([-0.3], curv=1.0)
     res = hoag(crit, np.zeros(1), max_iter=3, tol=0)
-    # first step has length 1 and overshoots far: loss 1 + 50 * 0.49 >> 1.2 * (1 + 50 * 0.09)
-    assert [r["accepted"] for r in res.history] == [True, False, True]
+    # first step to -1: loss 1.49 against 1.09 at the start
+    assert [r["decision"] for r in res.history[:2]] == ["start", "reject"]
+    assert res.log_alpha[0] != -1.0
+
+
+def test_loose_solve_that_underreports_the_loss_does_not_win():
+    """Far from the optimum a loose inner solve reports a loss much better than the truth.
+
+    Between -12 and -6 the reported loss is too low by ``300 eps / 1e-3``
+    (more than the whole true range of the loss at eps_0), and the first-order
+    correction recovers only half of it. The run must not end there.
+    """
+    def bias(lam, eps):
+        return 300.0 * eps / 1e-3 if lam[0] < -6 else 0.0
+
+    crit = FakeCriterion([2.0], curv=1.0, bias=bias, recovered=0.5)
+    res = hoag(crit, np.array([-5.5]), max_iter=40, tol=1e-6)
+    assert crit.true_loss(res.log_alpha) <= crit.true_loss([-5.5])
+    np.testing.assert_allclose(res.log_alpha, [2.0], atol=1e-2)
+
+
+@pytest.mark.parametrize("target", [[-2.0], [1.5, -0.5]])
+def test_wrong_sign_hypergradient_is_overcome_by_escalation(target):
+    """The cheap method's hypergradient has the wrong sign near the optimum."""
+    target = np.asarray(target)
+
+    def grad_of(lam, name):
+        exact = 2 * (lam - target)
+        wrong = np.linalg.norm(lam - target) < 1.0 and name == "shine"
+        return -exact if wrong else exact
+
+    crit = FakeCriterion(target, grad_of=grad_of)
+    res = hoag(crit, np.zeros(len(target)), max_iter=40, tol=1e-8,
+               escalation=BackwardEscalation(Shine()))
+    np.testing.assert_allclose(res.log_alpha, target, atol=1e-2)
+    used = [r["estimate"] for r in res.history]
+    assert used[0] == "shine" and used[-1] != "shine"
+
+
+def test_vanishing_approximate_hypergradient_is_checked_before_stopping():
+    """A cheap hypergradient that is 0 far from the optimum does not end the run."""
+    def grad_of(lam, name):
+        return np.zeros(1) if name == "shine" and lam[0] < -3 else 2 * (lam - 1.0)
+
+    crit = FakeCriterion([1.0], grad_of=grad_of)
+    res = hoag(crit, np.array([-5.0]), max_iter=40, tol=1e-8,
+               escalation=BackwardEscalation(Shine()))
+    np.testing.assert_allclose(res.log_alpha, [1.0], atol=1e-2)
+
+
+def test_methods_that_solve_to_tolerance_have_one_rung():
+    assert BackwardEscalation(ConjugateGradient()).n_levels == 1
+    names = [BackwardEscalation(Shine()).method(k).name for k in range(4)]
+    assert names == ["shine", "shine+cg10", "shine+cg40", "shine+cg"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_returned_point_is_never_worse_than_the_start(seed):
+    """Random quadratics with noisy gradients and biased loose losses."""
+    rng = np.random.default_rng(seed)
+    target = rng.uniform(-10, 10, size=rng.integers(1, 4))
+    noise = rng.uniform(0, 3)
+
+    def grad_of(lam, name):
+        g = 2 * (lam - target)
+        return g + noise * rng.standard_normal(g.shape) * np.linalg.norm(g)
+
+    def bias(lam, eps):
+        return rng.uniform(0, 50) * eps / 1e-3
+
+    crit = FakeCriterion(target, grad_of=grad_of, bias=bias, recovered=rng.uniform(0.5, 1))
+    lam0 = rng.uniform(-10, 10, size=target.shape)
+    res = hoag(crit, lam0, max_iter=30)
+    assert crit.true_loss(res.log_alpha) <= crit.true_loss(lam0)
 
 
 def test_bounds_are_respected_and_stop_at_bound():
     res = hoag(FakeCriterion([-30.0]), np.zeros(1), bounds=(-5.0, 5.0), max_iter=100)
     assert all(-5.0 <= r["log_alpha"][0] <= 5.0 for r in res.history)
     np.testing.assert_allclose(res.log_alpha, [-5.0])
-    assert res.message == "step below tol"
+    assert res.stop_reason == "bounds"
 
 
 def test_non_finite_start_warns_and_returns():
@@ -90,18 +194,25 @@ def test_non_finite_start_warns_and_returns():
     with pytest.warns(ConvergenceWarning, match="could not start"):
         res = hoag(crit, np.zeros(1), max_iter=5)
     assert res.n_iter == 1 and res.outer_loss == np.inf
+    assert res.stop_reason == "not_finite"
 
 
-def test_callback_stops_and_is_not_timed():
+def test_callback_stops_and_sees_the_best_point():
     seen = []
 
     def callback(state):
-        seen.append(state["iteration"])
+        seen.append((state["iteration"], state["best_log_alpha"][0], state["outer_loss"]))
         return state["iteration"] == 3
 
-    res = hoag(FakeCriterion([-4.0]), np.zeros(1), max_iter=30, callback=callback)
-    assert seen == [0, 1, 2, 3] and res.n_iter == 4
-    assert res.message == "stopped by the callback"
+    crit = FakeCriterion([-4.0], curv=0.01)
+    res = hoag(crit, np.zeros(1), max_iter=30, callback=callback)
+    assert [s[0] for s in seen] == [0, 1, 2, 3] and res.n_iter == 4
+    assert res.stop_reason == "callback"
+    # the best point so far is never worse than what was evaluated before it
+    for i, (_, best, _) in enumerate(seen):
+        assert crit.true_loss([best]) <= min(crit.true_loss([0.0]),
+                                             *(crit.true_loss([c[0][0]])
+                                               for c in crit.calls[:i + 1])) + 1e-12
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -111,6 +222,22 @@ def test_callback_stops_and_is_not_timed():
     ("constant", [1e-3, 1e-3, 1e-3]),
 ])
 def test_tolerance_schedules(name, expected):
-    crit = FakeCriterion([-40.0])
+    crit = FakeCriterion([-40.0], curv=1e-4)
     res = hoag(crit, np.zeros(1), max_iter=3, tolerance_decrease=name, tolerance_factor=0.9)
+    assert [r["decision"] for r in res.history] == ["start", "accept", "accept"]
     np.testing.assert_allclose([r["tolerance"] for r in res.history], expected)
+
+
+@pytest.mark.parametrize("current, candidate, verdict", [
+    ((10.0, 0.1), (9.0, 0.1), "accept"),
+    ((10.0, 0.5), (9.8, 0.5), "uncertain"),
+    ((10.0, 0.5), (10.2, 0.5), "uncertain"),
+    ((10.0, 0.1), (10.5, 0.1), "reject"),
+    ((10.0, 1e-7), (10.0 - 1e-6, 1e-7), "accept"),  # below the resolution: as they are
+    ((10.0, 1e-7), (10.0 + 1e-6, 1e-7), "reject"),
+    ((10.0, 0.1), (np.nan, 0.1), "reject"),
+])
+def test_trusted_decrease(current, candidate, verdict):
+    judge = TrustedDecrease().judge
+    assert judge(LossEstimate(current[0], *current), LossEstimate(candidate[0], *candidate)) \
+        == verdict

@@ -1,0 +1,97 @@
+"""How accurate the backward pass is: a ladder of methods, climbed after failed steps.
+
+An approximate hypergradient (SHINE, OPA, Jacobian-free) can point the wrong
+way, most of all near the optimum, where the scalar hypergradient
+``-alpha w^T q`` is nearly orthogonal to the error of ``q``. Only
+Hessian-vector products cure that. The outer loop therefore starts with the
+method the user chose and, after every failed step, re-evaluates at the same
+point with the next rung of :class:`BackwardEscalation`: CG started from the
+method's own estimate, with a growing budget, up to CG run to the loop's
+tolerance (HOAG's backward pass). The rung reached is kept for the rest of
+the run: once the cheap estimate has misled the loop, the loop no longer
+relies on it.
+"""
+import numpy as np
+
+from .methods import ConjugateGradient, Exact, HypergradientMethod, Refined
+
+#: CG budgets of the rungs above the user's method; None: CG to tolerance
+DEFAULT_BUDGETS = (10, 40, None)
+
+
+class BackwardEscalation:
+    """Ladder of hypergradient methods, from the user's one to HOAG's CG.
+
+    Parameters
+    ----------
+    method : HypergradientMethod
+        Rung 0, the method the user chose.
+    budgets : tuple of (int or None), default=(10, 40, None)
+        CG budgets of the rungs above it; each rung starts CG from
+        ``method``'s estimate (:class:`~hoag_shine.methods.Refined`).
+        Methods that already solve ``H q = rhs`` to the loop's tolerance
+        (:class:`~hoag_shine.methods.ConjugateGradient`,
+        :class:`~hoag_shine.methods.Exact`) have no rung above them.
+
+    Examples
+    --------
+    >>> from hoag_shine.escalation import BackwardEscalation
+    >>> from hoag_shine.methods import Shine
+    >>> ladder = BackwardEscalation(Shine())
+    >>> [ladder.method(k).name for k in range(ladder.n_levels)]
+    ['shine', 'shine+cg10', 'shine+cg40', 'shine+cg']
+    """
+
+    def __init__(self, method, budgets=DEFAULT_BUDGETS):
+        if not isinstance(method, HypergradientMethod):
+            raise TypeError(f"method must be a HypergradientMethod, got {method!r}")
+        solves_to_tol = isinstance(method, (ConjugateGradient, Exact)) and (
+            not isinstance(method, ConjugateGradient) or method.max_iter is None)
+        rungs = [] if solves_to_tol else [Refined(method, b) for b in budgets]
+        self._rungs = (method, *rungs)
+
+    @property
+    def n_levels(self):
+        """Number of rungs (1 when the method cannot be made more accurate)."""
+        return len(self._rungs)
+
+    def contradicts(self, step, grad, candidate_grad):
+        """Whether a failed step shows the hypergradients to be wrong.
+
+        A step along which the loss went up is explained by a step too long
+        for a correct slope only if the slope at its target points back
+        (``candidate_grad . step >= 0``). When both slopes say the loss
+        decreases along the step, the values and the slopes disagree: the
+        hypergradient, not the step length, is at fault.
+
+        Parameters
+        ----------
+        step : ndarray of shape (n_hyper,)
+            The failed step (target minus origin).
+        grad : ndarray of shape (n_hyper,)
+            Hypergradient at the origin.
+        candidate_grad : ndarray of shape (n_hyper,)
+            Hypergradient at the target.
+
+        Returns
+        -------
+        bool
+            True when both directional derivatives along ``step`` are
+            negative.
+        """
+        return bool(np.dot(grad, step) < 0 and np.dot(candidate_grad, step) < 0)
+
+    def method(self, level):
+        """The method of rung ``level`` (clipped to the top rung).
+
+        Parameters
+        ----------
+        level : int
+            Rung index, 0 for the user's method.
+
+        Returns
+        -------
+        HypergradientMethod
+            The method to evaluate the hypergradient with.
+        """
+        return self._rungs[min(max(int(level), 0), len(self._rungs) - 1)]
