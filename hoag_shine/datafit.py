@@ -2,6 +2,8 @@
 import numpy as np
 from scipy.special import expit
 
+from ._validation import check_design
+
 
 class LogisticLoss:
     """Summed logistic loss ``sum_i log(1 + exp(-y_i z_i))`` of linear margins.
@@ -30,7 +32,7 @@ class LogisticLoss:
     """
 
     def __init__(self, X, y, fit_intercept=False):
-        self.X = X
+        self.X = check_design(X)
         self.y = np.asarray(y, dtype=float)
         self.fit_intercept = fit_intercept
 

@@ -38,6 +38,8 @@ _CUT = 0.1
 _MIN_CUT = 1e-100
 # the far-too-long regime: the quadratic minimiser lies in this first fraction
 _FAR = 0.1
+# relative resolution of the tangent crossing (rounding of the secant slope)
+_RESOLUTION = 1e-13
 # a bracket must shrink to this fraction of its width in two trials
 _SHRINK = 0.66
 
@@ -112,6 +114,24 @@ def _quadratic_fraction(f_lo, d_lo, f_hi, width):
     return float(r)
 
 
+def _tangent_fraction(f_lo, d_lo, f_hi, d_hi, width):
+    """Position in ``(0, 1)`` where the tangents at both ends cross, or None.
+
+    For a convex function this point lies inside the bracket; it is close to
+    the good end when the function is nearly linear over most of the bracket
+    (a logistic loss far from its kinks), where the quadratic and the cubic
+    put their minimisers near the middle instead.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        secant = (f_hi - f_lo) / width
+        r = (d_hi - secant) / (d_hi - d_lo)
+    if not (np.isfinite(r) and -_RESOLUTION < r < 1):
+        return None
+    # linear over the whole bracket to rounding: the kink is closer to the
+    # good end than the computation resolves, cut by the resolution
+    return max(float(r), _RESOLUTION)
+
+
 class _Bracket:
     """Bracket ``[lo, hi]`` of the zoom phase and the choice of its trial steps.
 
@@ -143,8 +163,10 @@ class _Bracket:
         if len(self.widths) >= 3 and self.widths[-1] > _SHRINK * self.widths[-3]:
             return a_lo + 0.5 * width
         r = _quadratic_fraction(f_lo, d_lo, f_hi, width)
-        if r is not None and r < _FAR:
-            return self._inside(a_lo + r * width)
+        far = [v for v in (r, _tangent_fraction(f_lo, d_lo, f_hi, d_hi, width))
+               if v is not None and v < _FAR]
+        if far:
+            return self._inside(a_lo + min(far) * width)
         t = _cubic_min(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi)
         if t is not None and self._strictly_inside(t):
             return t
