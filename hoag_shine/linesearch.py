@@ -108,7 +108,7 @@ def _quadratic_fraction(f_lo, d_lo, f_hi, width):
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         descent = -d_lo * width  # > 0: the slope at a_lo points into the bracket
         curvature = f_hi - f_lo + descent
-        r = descent / (2.0 * curvature)
+        r = np.float64(descent) / (2.0 * curvature)
     if not (np.isfinite(r) and descent > 0 and curvature > 0 and 0 < r < 1):
         return None
     return float(r)
@@ -122,8 +122,10 @@ def _tangent_fraction(f_lo, d_lo, f_hi, d_hi, width):
     (a logistic loss far from its kinks), where the quadratic and the cubic
     put their minimisers near the middle instead.
     """
+    if width == 0:
+        return None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        secant = (f_hi - f_lo) / width
+        secant = np.float64(f_hi - f_lo) / width
         r = (d_hi - secant) / (d_hi - d_lo)
     if not (np.isfinite(r) and -_RESOLUTION < r < 1):
         return None
