@@ -21,7 +21,8 @@ SPARSE_FORMATS = ["csr", "csc"]
 MAX_ABS_LOG_ALPHA = 100.0
 
 
-def _is_bool(value):
+def is_bool(value):
+    """True for Python and numpy booleans (which are integers to ``numbers``)."""
     return isinstance(value, (bool, np.bool_))
 
 
@@ -57,7 +58,7 @@ def check_int(name, value, low=None, high=None, *, allow_none=False):
     if value is None and allow_none:
         return None
     expected = f"an integer{_range_text(low, high)}" + (" or None" if allow_none else "")
-    if _is_bool(value) or not isinstance(value, numbers.Integral):
+    if is_bool(value) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be {expected}, got {value!r} "
                         f"of type {type(value).__name__}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -91,7 +92,7 @@ def check_real(name, value, low=None, high=None, *, low_open=False, high_open=Fa
         return None
     expected = (f"a finite real number{_range_text(low, high, low_open, high_open)}"
                 + (" or None" if allow_none else ""))
-    if _is_bool(value) or not isinstance(value, numbers.Real):
+    if is_bool(value) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {expected}, got {value!r} "
                         f"of type {type(value).__name__}")
     value = float(value)
@@ -119,7 +120,7 @@ def check_bool(name, value):
     -------
     bool
     """
-    if not _is_bool(value):
+    if not is_bool(value):
         raise TypeError(f"{name} must be True or False, got {value!r} "
                         f"of type {type(value).__name__}")
     return bool(value)
@@ -210,9 +211,11 @@ def check_design(X, name="X"):
     if values.size == 0:
         return X
     largest = float(np.max(np.abs(values)))
+    if largest == 0:
+        return X
     # the squared gradient norm of the loss is at most ||X||_F^2 n_samples
-    scale = 2 * np.log(largest) + np.log(values.size) + np.log(X.shape[0])
-    if largest > 0 and scale > np.log(np.finfo(float).max) - 2:
+    scale = 2 * np.log(largest) + np.log(values.size) + np.log(max(X.shape[0], 1))
+    if scale > np.log(np.finfo(float).max) - 2:
         raise ValueError(
             f"{name} holds values up to {largest:.3g} in magnitude: the sum of their "
             f"squares (the scale of the logistic loss's curvature) overflows a float. "
@@ -421,13 +424,13 @@ def check_lbfgs_params(fun_and_grad, x0, *, m, tol, max_iter, memory, extra_seca
     check_bool("warn", warn)
 
 
-def check_hypergradient_params(*, fit_intercept, tol, max_iter, memory_size, opa_freq,
+def check_hypergradient_params(*, tol, max_iter, memory_size, opa_freq,
                                backward_tol, backward_max_iter, w0, n_coef):
     """Validate the scalar options of :func:`hypergradient` and its ``w0``.
 
     Parameters
     ----------
-    fit_intercept, tol, max_iter, memory_size, opa_freq, backward_tol, backward_max_iter, w0
+    tol, max_iter, memory_size, opa_freq, backward_tol, backward_max_iter, w0
         As in :func:`hypergradient`.
     n_coef : int
         Length of the coefficient vector (``w0``'s expected shape).
@@ -437,7 +440,6 @@ def check_hypergradient_params(*, fit_intercept, tol, max_iter, memory_size, opa
     w0 : ndarray of shape (n_coef,)
         A new array: zeros when ``w0`` is None.
     """
-    check_bool("fit_intercept", fit_intercept)
     check_real("tol", tol, 0.0)
     check_int("max_iter", max_iter, 0)
     check_int("memory_size", memory_size, 1, allow_none=True)

@@ -13,7 +13,8 @@ from .datafit import LogisticLoss
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import get_method
-from ._validation import check_hyper, check_hypergradient_params, check_training_pair
+from ._validation import (check_bool, check_hyper, check_hypergradient_params,
+                          check_training_pair)
 
 
 @dataclass
@@ -194,8 +195,9 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     """
     X, y, X_val, y_val = check_training_pair(X, y, X_val, y_val)
     log_alpha, groups = check_hyper(log_alpha, groups, X.shape[1])
+    fit_intercept = check_bool("fit_intercept", fit_intercept)
     w0 = check_hypergradient_params(
-        fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, memory_size=memory_size,
+        tol=tol, max_iter=max_iter, memory_size=memory_size,
         opa_freq=opa_freq, backward_tol=backward_tol, backward_max_iter=backward_max_iter,
         w0=w0, n_coef=X.shape[1] + int(fit_intercept))
     problem = InnerProblem.from_data(X, y, groups, fit_intercept)
