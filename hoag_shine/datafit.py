@@ -108,7 +108,8 @@ class LogisticLoss:
         float
             Summed logistic loss ``sum_i log(1 + exp(-y_i z_i))``.
         """
-        return np.logaddexp(0.0, -self.margins(w)).sum()
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.logaddexp(0.0, -self.margins(w)).sum()
 
     def value_and_gradient(self, w):
         """Loss and its gradient at ``w``, sharing the margin computation.
@@ -125,10 +126,13 @@ class LogisticLoss:
         gradient : ndarray of shape (n_coef,)
             Gradient of the loss with respect to ``w``.
         """
-        z = self.margins(w)
-        value = np.logaddexp(0.0, -z).sum()
-        # sigma(z) - 1 = -sigma(-z), computed without cancellation
-        return value, self.rmatvec(-self.y * expit(-z))
+        # a trial point far out along a search direction may overflow the
+        # margins: the value is then inf and the line search shortens the step
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = self.margins(w)
+            value = np.logaddexp(0.0, -z).sum()
+            # sigma(z) - 1 = -sigma(-z), computed without cancellation
+            return value, self.rmatvec(-self.y * expit(-z))
 
     def gradient(self, w):
         """Gradient of the loss at ``w``.
