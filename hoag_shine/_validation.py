@@ -307,15 +307,16 @@ def check_training_pair(X, y, X_val, y_val):
 
 
 def check_group_labels(name, labels, n_features):
-    """Validate one integer group label per feature; return group indices.
+    """Validate one group label per feature; return group indices.
 
     Parameters
     ----------
     name : str
         Parameter name, for the message.
     labels : array-like of shape (n_features,)
-        Integer labels (integral floats accepted); one strength per distinct
-        label, in sorted label order.
+        Integer labels (integral floats accepted) or strings; one strength per
+        distinct label, in sorted label order. Fractional numbers are refused:
+        they are more likely strengths than labels.
     n_features : int
         Number of features.
 
@@ -327,21 +328,26 @@ def check_group_labels(name, labels, n_features):
     try:
         array = np.asarray(labels)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must hold one integer label per feature, "
-                         f"got {labels!r}") from exc
+        raise ValueError(f"{name} must hold one label per feature, got {labels!r}") from exc
     if array.ndim != 1 or array.shape[0] != n_features:
         raise ValueError(f"{name} must hold one label per feature ({n_features}), "
                          f"got shape {array.shape}")
     if array.dtype.kind == "O":
-        try:
-            array = array.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must hold integer labels, got {labels!r}") from exc
-    if array.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold integer labels, got dtype {array.dtype}")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
-        bad = array[~(np.isfinite(array) & (array == np.round(array)))]
-        raise ValueError(f"{name} must hold integer labels, got {bad[:5].tolist()}")
+        if all(isinstance(v, str) for v in array):
+            array = array.astype(str)
+        else:
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must hold integer or string labels, "
+                                f"got {labels!r}") from exc
+    if array.dtype.kind not in "iufUS":
+        raise TypeError(f"{name} must hold integer or string labels, got dtype {array.dtype}")
+    if array.dtype.kind == "f":
+        integral = np.isfinite(array) & (array == np.round(array))
+        if not np.all(integral):
+            raise ValueError(f"{name} must hold integer or string labels, got "
+                             f"{array[~integral][:5].tolist()}")
     _, index = np.unique(array, return_inverse=True)
     return index.astype(np.intp).ravel()
 

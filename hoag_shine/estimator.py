@@ -49,7 +49,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         then replace ``opa_freq`` and ``backward_max_iter``.
     regularization : "scalar", "per-feature" or array-like of shape (n_features,)
         One strength, one per feature, or one per group given by an integer
-        label per feature.
+        or string label per feature (fractional numbers are refused).
     fit_intercept : bool, default=True
         Fit an unpenalised intercept.
     max_iter : int, default=30

@@ -157,9 +157,9 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     method : str or HypergradientMethod, default="shine"
         One of "exact", "cg", "shine", "shine-opa", "shine-refine",
         "shine-pcg", "jacobian-free", or a method object.
-    groups : array-like of int, shape (n_features,), optional
-        Group label of each feature (any integers; one strength per
-        distinct label, in sorted label order).
+    groups : array-like of int or str, shape (n_features,), optional
+        Group label of each feature (any integers or strings; one strength
+        per distinct label, in sorted label order).
     fit_intercept : bool, default=False
         Fit an unpenalised intercept.
     tol : float, default=1e-10
