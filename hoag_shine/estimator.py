@@ -181,7 +181,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         check_bool("fit_intercept", self.fit_intercept)
         check_int("max_iter", self.max_iter, 1)
         check_int("inner_max_iter", self.inner_max_iter, 1)
-        if not (isinstance(self.opa_freq, str) and self.opa_freq == "decreasing"):
+        if isinstance(self.opa_freq, str):
+            if self.opa_freq != "decreasing":
+                raise ValueError(f"opa_freq must be an integer >= 1 or 'decreasing', "
+                                 f"got {self.opa_freq!r}")
+        else:
             check_int("opa_freq", self.opa_freq, 1)
         check_int("memory_size", self.memory_size, 1, allow_none=True)
         check_int("backward_max_iter", self.backward_max_iter, 0, allow_none=True)

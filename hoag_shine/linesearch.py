@@ -8,7 +8,8 @@ the bracket by safeguarded interpolation:
   tells that the step is too long: the bracket is cut towards its good end,
   by a factor 10 first and by a factor squaring at every further non-finite
   trial, so that a region of finite values of any size is reached in a few
-  evaluations;
+  evaluations; once a finite point lies decades below the non-finite end,
+  the decades between them are bisected;
 * when the quadratic through the good end (value and slope) and the value at
   the other end puts the minimiser in the first tenth of the bracket, the
   first step was far too long (a very steep problem) and that quadratic is
@@ -36,6 +37,8 @@ _EXPAND = 4.0
 _CUT = 0.1
 # smallest cut, so that repeated squaring never underflows to 0
 _MIN_CUT = 1e-100
+# a bracket spanning more decades than this is bisected in log scale
+_SPAN = 1e3
 # the far-too-long regime: the quadratic minimiser lies in this first fraction
 _FAR = 0.1
 # relative resolution of the tangent crossing (rounding of the secant slope)
@@ -158,10 +161,12 @@ class _Bracket:
         (a_lo, f_lo, d_lo), (a_hi, f_hi, d_hi) = self.lo, self.hi
         width = a_hi - a_lo  # signed
         if not (np.isfinite(f_hi) and np.isfinite(d_hi)):
+            if 0 < a_lo and _SPAN * a_lo < a_hi:
+                # a finite point far below a non-finite one: bisect the decades
+                return self._inside(np.sqrt(a_lo) * np.sqrt(a_hi))
             t = a_lo + self.cut * width
             self.cut = max(self.cut * self.cut, _MIN_CUT)
             return self._inside(t)
-        self.cut = _CUT
         if len(self.widths) >= 3 and self.widths[-1] > _SHRINK * self.widths[-3]:
             return a_lo + 0.5 * width
         r = _quadratic_fraction(f_lo, d_lo, f_hi, width)
@@ -186,6 +191,8 @@ class _Bracket:
     def update(self, point, phi, c2):
         """Shrink the bracket with a new point; return True when it is acceptable."""
         t, f_t, d_t = point
+        if np.isfinite(f_t) and np.isfinite(d_t):
+            self.cut = _CUT  # the fast cut is for runs of non-finite trials only
         if _worse(phi, t, f_t, d_t, self.lo[1]):
             self.hi = point
         else:
