@@ -241,8 +241,11 @@ def check_data(X, y, names=("X", "y")):
     y : ndarray of shape (n_samples,)
     """
     name_X, name_y = names
-    X = check_array(X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
-                    ensure_all_finite=True, input_name=name_X)
+    # scikit-learn's finiteness test sums X first: +-1e308 entries make that
+    # sum NaN (a warning) before the entries themselves are checked
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = check_array(X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
+                        ensure_all_finite=True, input_name=name_X)
     check_design(X, name_X)
     y = check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=True,
                     input_name=name_y)

@@ -11,8 +11,8 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 from scipy.special import expit
 
-from ._validation import (SPARSE_FORMATS, is_bool, check_bool, check_callable,
-                          check_group_labels, check_int, check_real, check_real_array)
+from ._validation import (SPARSE_FORMATS, check_bool, check_callable, check_group_labels,
+                          check_int, check_real, check_real_array, is_bool)
 from .criterion import HeldOutCriterion
 from .datafit import LogisticLoss
 from .inner import InnerProblem
@@ -360,9 +360,16 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             ``X @ coef_ + intercept_``; positive values predict ``classes_[1]``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
-                          reset=False)
-        return np.asarray(X @ self.coef_[0]).ravel() + self.intercept_[0]
+        # scikit-learn's finiteness test sums X first: +-1e308 entries make that
+        # sum NaN (a warning) before the entries themselves are checked
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
+                              reset=False)
+            z = np.asarray(X @ self.coef_[0]).ravel() + self.intercept_[0]
+        if np.isnan(z).any():  # +inf and -inf terms: no sign to predict from
+            raise ValueError("X @ coef_ overflows for some samples (X holds values up to "
+                             f"{abs(X).max():.3g}); rescale X as the training data was")
+        return z
 
     def predict_proba(self, X):
         """Class probabilities, columns ordered as ``classes_``.

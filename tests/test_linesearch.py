@@ -110,7 +110,8 @@ def test_logistic_loss_with_huge_features(scale, fit_intercept):
     res = minimize_lbfgs(fun, w0, tol=tol, max_iter=5000)
     A_ = np.c_[X, np.ones(50)] if fit_intercept else X
     z = y * (A_ @ res.x)
-    grad = A_.T @ (-y / (1 + np.exp(np.clip(z, -700, 700)))) + problem.penalty.strengths([0.0]) * res.x
+    grad = (A_.T @ (-y / (1 + np.exp(np.clip(z, -700, 700))))
+            + problem.penalty.strengths([0.0]) * res.x)
     assert np.linalg.norm(grad) <= 1.01 * tol
 
 

@@ -213,12 +213,14 @@ BAD_CV = [
     ("duplicated index", [(np.r_[0, _TRAIN], _TEST)], ValueError, r"hold duplicates: \[0\]"),
     ("overlap", [(np.r_[_TRAIN, 20], _TEST)], ValueError,
      r"training and held-out indices of split 0 of cv overlap: \[20\]"),
-    ("empty part", [(np.arange(40), [])], ValueError, "held-out indices of split 0 of cv are empty"),
+    ("empty part", [(np.arange(40), [])], ValueError,
+     "held-out indices of split 0 of cv are empty"),
     ("not a pair", [np.arange(40)], ValueError, "split 0 of cv must be a pair"),
     ("triple", [(_TRAIN, _TEST, _TEST)], ValueError, "split 0 of cv must be a pair"),
     ("short mask", [(np.arange(39) < 20, np.arange(40) >= 20)], ValueError,
      "boolean mask of length 39, X has 40 samples"),
-    ("2-d indices", [(_TRAIN.reshape(4, 5), _TEST)], ValueError, r"must be a 1-d array, got shape \(4, 5\)"),
+    ("2-d indices", [(_TRAIN.reshape(4, 5), _TEST)], ValueError,
+     r"must be a 1-d array, got shape \(4, 5\)"),
     ("second split bad", [(_TRAIN, _TEST), (_TEST, np.r_[_TRAIN, 99])], ValueError,
      "held-out indices of split 1"),
 ]
@@ -274,7 +276,8 @@ BAD_HYPERGRADIENT = [
     ("fractional groups", dict(groups=[0.1, 1, 10, 1], log_alpha=[0, 0, 0]), ValueError,
      r"groups must hold integer or string labels, got \[0.1\]"),
     ("groups length", dict(groups=[0, 1]), ValueError, "groups must hold one label per feature"),
-    ("fit_intercept string", dict(fit_intercept="no"), TypeError, "fit_intercept must be True or False"),
+    ("fit_intercept string", dict(fit_intercept="no"), TypeError,
+     "fit_intercept must be True or False"),
     ("tol negative", dict(tol=-1.0), ValueError, "tol must be a finite real number >= 0, got -1.0"),
     ("tol string", dict(tol="1"), TypeError, "tol must be"),
     ("tol NaN", dict(tol=np.nan), ValueError, "tol must be .* got nan"),
@@ -290,11 +293,13 @@ BAD_HYPERGRADIENT = [
     ("w0 NaN", dict(w0=np.full(4, np.nan)), ValueError, "w0 must hold finite numbers"),
     ("w0 strings", dict(w0=list("abcd")), TypeError, "w0 must hold real numbers"),
     ("X_val NaN", dict(X_val=np.where(X0 > 2, np.nan, X0)), ValueError, "Input X_val contains NaN"),
-    ("y_val NaN", dict(y_val=np.where(y0 == 1, np.nan, 0.0)), ValueError, "Input y_val contains NaN"),
+    ("y_val NaN", dict(y_val=np.where(y0 == 1, np.nan, 0.0)), ValueError,
+     "Input y_val contains NaN"),
     ("continuous y", dict(y=rng.standard_normal(40)), ValueError, "Unknown label type"),
     ("empty X", dict(X=np.empty((0, 4)), y=[]), ValueError, r"0 sample\(s\)"),
     ("X of size 1e300", dict(X=X0 * 1e300), ValueError, "X holds values up to"),
     ("X_val of size 1e300", dict(X_val=X0 * 1e300), ValueError, "X_val holds values up to"),
+    ("X of +-1e308", dict(X=np.sign(X0) * 1e308), ValueError, "X holds values up to 1e"),
 ]
 
 
@@ -337,7 +342,8 @@ BAD_LBFGS = [
     ("c1 = c2", dict(c1=0.5, c2=0.5), ValueError, "0 < c1 < c2 < 1"),
     ("c1 NaN", dict(c1=np.nan), ValueError, "c1 must be"),
     ("c2 string", dict(c2="0.9"), TypeError, "c2 must be"),
-    ("max_linesearch 0", dict(max_linesearch=0), ValueError, "max_linesearch must be an integer >= 1"),
+    ("max_linesearch 0", dict(max_linesearch=0), ValueError,
+     "max_linesearch must be an integer >= 1"),
     ("max_linesearch float", dict(max_linesearch=2.5), TypeError, "max_linesearch must be"),
     ("warn None", dict(warn=None), TypeError, "warn must be True or False"),
 ]
@@ -569,3 +575,17 @@ def test_sparse_is_never_densified(method, cv, monkeypatch):
     clf.predict_proba(DensifyGuard(X))
     with pytest.raises(AssertionError, match="densified"):
         DensifyGuard(X).toarray()
+
+
+def test_predict_on_huge_features():
+    """Margins that overflow are infinite, not warnings: the prediction follows
+    their sign, the probabilities stay in [0, 1]."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = HyperOptimizer(max_iter=3, random_state=0).fit(X0, y0)
+    Z = np.full((3, 4), 1e308) * np.array([[1.0], [-1.0], [1.0]])
+    sign = np.sign(Z[:, 0]) * np.sign(clf.coef_[0].sum())
+    np.testing.assert_array_equal(clf.predict(Z), clf.classes_[(sign > 0).astype(int)])
+    proba = clf.predict_proba(Z)
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
