@@ -67,7 +67,6 @@ class _Phi:
         f, g = self.fun_and_grad(x_t)
         with np.errstate(over="ignore", invalid="ignore"):
             slope = float(np.dot(g, self.d))
-        f = float(f)
         self.evals[t] = (x_t, f, g)
         return f, slope
 
