@@ -1,14 +1,260 @@
-"""Input checks shared by the public functions and the estimator."""
+"""Input checks shared by the public functions and the estimator.
+
+Every check names the parameter and the value it got. Wrong types raise
+TypeError, values of the right type outside their range raise ValueError (the
+convention of scikit-learn's ``check_scalar``); booleans are not accepted
+where numbers are expected, and NaN or infinity is refused wherever a finite
+number is expected.
+"""
+import numbers
+
 import numpy as np
-from sklearn.utils import check_array, check_X_y
+from sklearn.utils import check_array, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+
+from .memory import LBFGSMemory
 
 SPARSE_FORMATS = ["csr", "csc"]
 
+#: largest |log(alpha)| accepted: exp(100) ~ 2.7e43 is far past any useful
+#: strength, and the bound keeps every product of a strength with w finite
+MAX_ABS_LOG_ALPHA = 100.0
 
-def check_data(X, y):
-    """Validate ``X`` (float, finite, dense or CSR/CSC) and ``y`` (same length)."""
-    return check_X_y(X, y, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
-                     ensure_all_finite=True, y_numeric=False)
+
+def is_bool(value):
+    """True for Python and numpy booleans (which are integers to ``numbers``)."""
+    return isinstance(value, (bool, np.bool_))
+
+
+def _range_text(low, high, low_open=False, high_open=False):
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_int(name, value, low=None, high=None, *, allow_none=False):
+    """Validate an integer parameter (booleans refused).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    value : object
+        Value to check.
+    low, high : int, optional
+        Inclusive bounds.
+    allow_none : bool, default=False
+        Accept None (returned as is).
+
+    Returns
+    -------
+    int or None
+        ``value`` as a Python int.
+    """
+    if value is None and allow_none:
+        return None
+    expected = f"an integer{_range_text(low, high)}" + (" or None" if allow_none else "")
+    if is_bool(value) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {expected}, got {value!r} "
+                        f"of type {type(value).__name__}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
+def check_real(name, value, low=None, high=None, *, low_open=False, high_open=False,
+               allow_none=False):
+    """Validate a finite real parameter (booleans, NaN and infinity refused).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    value : object
+        Value to check.
+    low, high : float, optional
+        Bounds, inclusive unless ``low_open`` / ``high_open``.
+    low_open, high_open : bool, default=False
+        Exclude the bound.
+    allow_none : bool, default=False
+        Accept None (returned as is).
+
+    Returns
+    -------
+    float or None
+        ``value`` as a Python float.
+    """
+    if value is None and allow_none:
+        return None
+    expected = (f"a finite real number{_range_text(low, high, low_open, high_open)}"
+                + (" or None" if allow_none else ""))
+    if is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {value!r} "
+                        f"of type {type(value).__name__}")
+    value = float(value)
+    bad = not np.isfinite(value)
+    if low is not None:
+        bad = bad or value < low or (low_open and value == low)
+    if high is not None:
+        bad = bad or value > high or (high_open and value == high)
+    if bad:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return value
+
+
+def check_bool(name, value):
+    """Validate a boolean parameter (True, False or a numpy bool).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    value : object
+        Value to check.
+
+    Returns
+    -------
+    bool
+    """
+    if not is_bool(value):
+        raise TypeError(f"{name} must be True or False, got {value!r} "
+                        f"of type {type(value).__name__}")
+    return bool(value)
+
+
+def check_callable(name, value, *, allow_none=True):
+    """Validate a callable parameter (None accepted by default).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    value : object
+        Value to check.
+    allow_none : bool, default=True
+        Accept None.
+
+    Returns
+    -------
+    callable or None
+    """
+    if value is None and allow_none:
+        return None
+    if not callable(value):
+        raise TypeError(f"{name} must be callable{' or None' if allow_none else ''}, "
+                        f"got {value!r}")
+    return value
+
+
+def check_real_array(name, value, *, ndim=None):
+    """Validate an array of finite real numbers (lists and scalars accepted).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    value : array-like
+        Numbers; booleans, complex numbers, strings and objects that are not
+        numbers are refused.
+    ndim : int or tuple of int, optional
+        Accepted numbers of dimensions.
+
+    Returns
+    -------
+    ndarray of float64
+        A new array (the input is never modified).
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r}") from exc
+    if array.dtype.kind == "O":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold real numbers, got {value!r}") from exc
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got {value!r} of dtype "
+                        f"{array.dtype}")
+    if ndim is not None and array.ndim not in np.atleast_1d(ndim):
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
+    array = np.array(array, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must hold finite numbers, got {value!r}")
+    return array
+
+
+def check_design(X, name="X"):
+    """Refuse a design matrix whose squared entries overflow.
+
+    The curvature of the logistic loss is of the order of the sum of squares
+    of ``X``; when that sum is not a float, every solver step is rounding
+    noise, so such data is refused rather than fitted to garbage.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Finite design matrix.
+    name : str, default="X"
+        Name used in the message.
+
+    Returns
+    -------
+    X
+        The input, unchanged.
+    """
+    values = X.data if hasattr(X, "nnz") else np.asarray(X)
+    if values.size == 0:
+        return X
+    largest = float(np.max(np.abs(values)))
+    if largest == 0:
+        return X
+    # the squared gradient norm of the loss is at most ||X||_F^2 n_samples
+    scale = 2 * np.log(largest) + np.log(values.size) + np.log(max(X.shape[0], 1))
+    if scale > np.log(np.finfo(float).max) - 2:
+        raise ValueError(
+            f"{name} holds values up to {largest:.3g} in magnitude: the sum of their "
+            f"squares (the scale of the logistic loss's curvature) overflows a float. "
+            f"Rescale the features, e.g. with sklearn.preprocessing.StandardScaler")
+    return X
+
+
+def check_data(X, y, names=("X", "y")):
+    """Validate ``X`` (float, finite, dense or CSR/CSC) and ``y`` (same length).
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Features.
+    y : array-like of shape (n_samples,)
+        Labels (any two values).
+    names : (str, str), default=("X", "y")
+        Names used in the messages.
+
+    Returns
+    -------
+    X : {ndarray, sparse matrix} of float64
+    y : ndarray of shape (n_samples,)
+    """
+    name_X, name_y = names
+    # scikit-learn's finiteness test sums X first: +-1e308 entries make that
+    # sum NaN (a warning) before the entries themselves are checked
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = check_array(X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
+                        ensure_all_finite=True, input_name=name_X)
+    check_design(X, name_X)
+    y = check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=True,
+                    input_name=name_y)
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{name_X} and {name_y} have inconsistent numbers of samples: "
+                         f"{X.shape[0]} and {y.shape[0]}")
+    return X, y
 
 
 def binary_targets(y, classes=None):
@@ -40,9 +286,22 @@ def binary_targets(y, classes=None):
 
 
 def check_training_pair(X, y, X_val, y_val):
-    """Validate training and validation data; map both label sets to {-1, +1}."""
+    """Validate training and validation data; map both label sets to {-1, +1}.
+
+    Parameters
+    ----------
+    X, y : array-like
+        Training data and two-class labels.
+    X_val, y_val : array-like
+        Validation data and labels from the same classes.
+
+    Returns
+    -------
+    X, y, X_val, y_val
+        Float data; labels in {-1, +1}.
+    """
     X, y = check_data(X, y)
-    X_val, y_val = check_data(X_val, y_val)
+    X_val, y_val = check_data(X_val, y_val, names=("X_val", "y_val"))
     if X_val.shape[1] != X.shape[1]:
         raise ValueError(f"X_val has {X_val.shape[1]} features, X has {X.shape[1]}")
     y, classes = binary_targets(y)
@@ -50,8 +309,63 @@ def check_training_pair(X, y, X_val, y_val):
     return X, y, X_val, y_val
 
 
+def check_group_labels(name, labels, n_features):
+    """Validate one group label per feature; return group indices.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    labels : array-like of shape (n_features,)
+        Integer labels (integral floats accepted) or strings; one strength per
+        distinct label, in sorted label order. Fractional numbers are refused:
+        they are more likely strengths than labels.
+    n_features : int
+        Number of features.
+
+    Returns
+    -------
+    ndarray of intp, shape (n_features,)
+        Group index of each feature, in ``0 .. n_groups - 1``.
+    """
+    try:
+        array = np.asarray(labels)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must hold one label per feature, got {labels!r}") from exc
+    if array.ndim != 1 or array.shape[0] != n_features:
+        raise ValueError(f"{name} must hold one label per feature ({n_features}), "
+                         f"got shape {array.shape}")
+    if array.dtype.kind == "O":
+        if all(isinstance(v, str) for v in array):
+            array = array.astype(str)
+        else:
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must hold integer or string labels, "
+                                f"got {labels!r}") from exc
+    if array.dtype.kind not in "iufUS":
+        raise TypeError(f"{name} must hold integer or string labels, got dtype {array.dtype}")
+    if array.dtype.kind == "f":
+        integral = np.isfinite(array) & (array == np.round(array))
+        if not np.all(integral):
+            raise ValueError(f"{name} must hold integer or string labels, got "
+                             f"{array[~integral][:5].tolist()}")
+    _, index = np.unique(array, return_inverse=True)
+    return index.astype(np.intp).ravel()
+
+
 def check_hyper(log_alpha, groups, n_features):
     """Validate log-scale strengths against a grouping of the features.
+
+    Parameters
+    ----------
+    log_alpha : float or array-like
+        Finite strengths in ``[-100, 100]``.
+    groups : None or array-like of shape (n_features,)
+        Integer group labels.
+    n_features : int
+        Number of features.
 
     Returns
     -------
@@ -59,11 +373,11 @@ def check_hyper(log_alpha, groups, n_features):
     groups : None, "per-feature", or ndarray of group indices in ``0..n_hyper-1``
         The form accepted by :meth:`InnerProblem.from_data`.
     """
-    log_alpha = np.atleast_1d(np.asarray(log_alpha, dtype=float))
-    if log_alpha.ndim != 1:
-        raise ValueError(f"log_alpha must be a scalar or a 1-d array, got shape {log_alpha.shape}")
-    if not np.all(np.isfinite(log_alpha)):
-        raise ValueError(f"log_alpha must be finite, got {log_alpha}")
+    log_alpha = np.atleast_1d(check_real_array("log_alpha", log_alpha, ndim=(0, 1)))
+    if np.any(np.abs(log_alpha) > MAX_ABS_LOG_ALPHA):
+        raise ValueError(f"log_alpha must lie in [-{MAX_ABS_LOG_ALPHA:g}, "
+                         f"{MAX_ABS_LOG_ALPHA:g}] (alpha = exp(log_alpha)), got "
+                         f"{log_alpha[np.abs(log_alpha) > MAX_ABS_LOG_ALPHA][:5].tolist()}")
     if groups is None:
         if log_alpha.shape[0] == 1:
             return log_alpha, None
@@ -71,15 +385,79 @@ def check_hyper(log_alpha, groups, n_features):
             return log_alpha, "per-feature"
         raise ValueError(f"log_alpha has {log_alpha.shape[0]} entries: expected 1 "
                          f"or one per feature ({n_features}), or pass groups")
-    labels = check_array(groups, ensure_2d=False, dtype=None)
-    if labels.ndim != 1 or labels.shape[0] != n_features:
-        raise ValueError(f"groups must hold one label per feature ({n_features}), "
-                         f"got shape {labels.shape}")
-    _, index = np.unique(labels, return_inverse=True)
-    n_groups = index.max() + 1
+    index = check_group_labels("groups", groups, n_features)
+    n_groups = int(index.max()) + 1
     if log_alpha.shape[0] == 1:
         log_alpha = np.full(n_groups, log_alpha[0])
     if log_alpha.shape[0] != n_groups:
         raise ValueError(f"log_alpha has {log_alpha.shape[0]} entries for "
                          f"{n_groups} groups")
     return log_alpha, index
+
+
+def check_lbfgs_params(fun_and_grad, x0, *, m, tol, max_iter, memory, extra_secant,
+                       c1, c2, max_linesearch, warn):
+    """Validate the arguments of :func:`minimize_lbfgs`.
+
+    Parameters
+    ----------
+    fun_and_grad, x0, m, tol, max_iter, memory, extra_secant, c1, c2, max_linesearch, warn
+        As in :func:`minimize_lbfgs`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the first argument found wrong and its value.
+    """
+    check_callable("fun_and_grad", fun_and_grad, allow_none=False)
+    x0 = check_real_array("x0", x0, ndim=1)
+    if x0.size == 0:
+        raise ValueError("x0 must hold at least one entry, got an empty array")
+    check_int("m", m, 1)
+    check_real("tol", tol, 0.0)
+    check_int("max_iter", max_iter, 0)
+    if memory is not None:
+        if not isinstance(memory, LBFGSMemory):
+            raise TypeError(f"memory must be an LBFGSMemory or None, got {memory!r}")
+        sizes = {s.shape for s, _ in memory.pairs}
+        if sizes and sizes != {x0.shape}:
+            raise ValueError(f"memory holds pairs of shape {sorted(sizes)[0]}, "
+                             f"x0 has shape {x0.shape}")
+    check_callable("extra_secant", extra_secant)
+    c1 = check_real("c1", c1, 0.0, 1.0, low_open=True, high_open=True)
+    c2 = check_real("c2", c2, 0.0, 1.0, low_open=True, high_open=True)
+    if not c1 < c2:
+        raise ValueError(f"the Wolfe constants must satisfy 0 < c1 < c2 < 1, "
+                         f"got c1={c1!r}, c2={c2!r}")
+    check_int("max_linesearch", max_linesearch, 1)
+    check_bool("warn", warn)
+
+
+def check_hypergradient_params(*, tol, max_iter, memory_size, opa_freq,
+                               backward_tol, backward_max_iter, w0, n_coef):
+    """Validate the scalar options of :func:`hypergradient` and its ``w0``.
+
+    Parameters
+    ----------
+    tol, max_iter, memory_size, opa_freq, backward_tol, backward_max_iter, w0
+        As in :func:`hypergradient`.
+    n_coef : int
+        Length of the coefficient vector (``w0``'s expected shape).
+
+    Returns
+    -------
+    w0 : ndarray of shape (n_coef,)
+        A new array: zeros when ``w0`` is None.
+    """
+    check_real("tol", tol, 0.0)
+    check_int("max_iter", max_iter, 0)
+    check_int("memory_size", memory_size, 1, allow_none=True)
+    check_int("opa_freq", opa_freq, 1, allow_none=True)
+    check_real("backward_tol", backward_tol, 0.0)
+    check_int("backward_max_iter", backward_max_iter, 0, allow_none=True)
+    if w0 is None:
+        return np.zeros(n_coef)
+    w0 = check_real_array("w0", w0)
+    if w0.shape != (n_coef,):
+        raise ValueError(f"w0 must have shape ({n_coef},), got {w0.shape}")
+    return w0

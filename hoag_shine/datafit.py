@@ -2,6 +2,8 @@
 import numpy as np
 from scipy.special import expit
 
+from ._validation import check_design
+
 
 class LogisticLoss:
     """Summed logistic loss ``sum_i log(1 + exp(-y_i z_i))`` of linear margins.
@@ -30,7 +32,7 @@ class LogisticLoss:
     """
 
     def __init__(self, X, y, fit_intercept=False):
-        self.X = X
+        self.X = check_design(X)
         self.y = np.asarray(y, dtype=float)
         self.fit_intercept = fit_intercept
 
@@ -106,7 +108,8 @@ class LogisticLoss:
         float
             Summed logistic loss ``sum_i log(1 + exp(-y_i z_i))``.
         """
-        return np.logaddexp(0.0, -self.margins(w)).sum()
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.logaddexp(0.0, -self.margins(w)).sum()
 
     def value_and_gradient(self, w):
         """Loss and its gradient at ``w``, sharing the margin computation.
@@ -123,10 +126,13 @@ class LogisticLoss:
         gradient : ndarray of shape (n_coef,)
             Gradient of the loss with respect to ``w``.
         """
-        z = self.margins(w)
-        value = np.logaddexp(0.0, -z).sum()
-        # sigma(z) - 1 = -sigma(-z), computed without cancellation
-        return value, self.rmatvec(-self.y * expit(-z))
+        # a trial point far out along a search direction may overflow the
+        # margins: the value is then inf and the line search shortens the step
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = self.margins(w)
+            value = np.logaddexp(0.0, -z).sum()
+            # sigma(z) - 1 = -sigma(-z), computed without cancellation
+            return value, self.rmatvec(-self.y * expit(-z))
 
     def gradient(self, w):
         """Gradient of the loss at ``w``.

@@ -11,7 +11,8 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 from scipy.special import expit
 
-from ._validation import SPARSE_FORMATS, check_hyper
+from ._validation import (SPARSE_FORMATS, check_bool, check_callable, check_group_labels,
+                          check_int, check_real, check_real_array, is_bool)
 from .criterion import HeldOutCriterion
 from .datafit import LogisticLoss
 from .escalation import BackwardEscalation
@@ -51,7 +52,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         then replace ``opa_freq`` and ``backward_max_iter``.
     regularization : "scalar", "per-feature" or array-like of shape (n_features,)
         One strength, one per feature, or one per group given by an integer
-        label per feature.
+        or string label per feature (fractional numbers are refused).
     fit_intercept : bool, default=True
         Fit an unpenalised intercept.
     max_iter : int, default=30
@@ -180,35 +181,43 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                 or (isinstance(self.method, str) and self.method in METHODS)):
             raise ValueError(f"method must be one of {sorted(METHODS)} or a "
                              f"HypergradientMethod, got {self.method!r}")
-        _check_int("max_iter", self.max_iter, 1)
-        _check_int("inner_max_iter", self.inner_max_iter, 1)
-        if not (isinstance(self.opa_freq, str) and self.opa_freq == "decreasing"):
-            _check_int("opa_freq", self.opa_freq, 1)
-        if self.memory_size is not None:
-            _check_int("memory_size", self.memory_size, 1)
-        if self.backward_max_iter is not None:
-            _check_int("backward_max_iter", self.backward_max_iter, 0)
-        _check_positive("tol", self.tol, allow_zero=True)
-        _check_positive("tolerance_init", self.tolerance_init)
-        if self.tolerance_decrease not in TOLERANCE_SCHEDULES:
+        check_bool("fit_intercept", self.fit_intercept)
+        check_int("max_iter", self.max_iter, 1)
+        check_int("inner_max_iter", self.inner_max_iter, 1)
+        if isinstance(self.opa_freq, str):
+            if self.opa_freq != "decreasing":
+                raise ValueError(f"opa_freq must be an integer >= 1 or 'decreasing', "
+                                 f"got {self.opa_freq!r}")
+        else:
+            check_int("opa_freq", self.opa_freq, 1)
+        check_int("memory_size", self.memory_size, 1, allow_none=True)
+        check_int("backward_max_iter", self.backward_max_iter, 0, allow_none=True)
+        check_real("tol", self.tol, 0.0)
+        check_real("tolerance_init", self.tolerance_init, 0.0, low_open=True)
+        if not (isinstance(self.tolerance_decrease, str)
+                and self.tolerance_decrease in TOLERANCE_SCHEDULES):
             raise ValueError(f"tolerance_decrease must be one of "
                              f"{sorted(TOLERANCE_SCHEDULES)}, got {self.tolerance_decrease!r}")
-        if not (isinstance(self.tolerance_factor, numbers.Real)
-                and 0 < self.tolerance_factor <= 1):
-            raise ValueError(f"tolerance_factor must be in (0, 1], got {self.tolerance_factor!r}")
-        bounds = np.asarray(self.lambda_bounds, dtype=float) \
-            if _is_pair(self.lambda_bounds) else None
-        if bounds is None or not np.all(np.abs(bounds) <= MAX_ABS_BOUND) \
-                or bounds[0] >= bounds[1]:
-            raise ValueError(f"lambda_bounds must be two numbers (low, high) in "
-                             f"[-{MAX_ABS_BOUND:g}, {MAX_ABS_BOUND:g}] with low < high, "
-                             f"got {self.lambda_bounds!r}")
-        if self.cv is None and not (isinstance(self.validation_fraction, numbers.Real)
-                                    and 0 < self.validation_fraction < 1):
-            raise ValueError("validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"callback must be callable, got {self.callback!r}")
+        check_real("tolerance_factor", self.tolerance_factor, 0.0, 1.0, low_open=True)
+        check_bool("warm_start_memory", self.warm_start_memory)
+        check_bool("refit", self.refit)
+        bounds = _check_bounds(self.lambda_bounds)
+        check_real_array("lambda_init", self.lambda_init, ndim=(0, 1))
+        if self.cv is None:
+            check_real("validation_fraction", self.validation_fraction, 0.0, 1.0,
+                       low_open=True, high_open=True)
+        n_jobs = check_int("n_jobs", self.n_jobs, allow_none=True)
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be None, a positive integer or a negative one "
+                             "(-1: all processors), got 0")
+        try:
+            check_random_state(self.random_state)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"random_state must be None, an integer in [0, 2**32 - 1] "
+                             f"or a numpy RandomState, got {self.random_state!r}") from exc
+        if not is_bool(self.verbose):
+            check_int("verbose", self.verbose, 0)
+        check_callable("callback", self.callback)
         return bounds
 
     def _groups(self, n_features):
@@ -223,7 +232,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         if reg is None or np.ndim(reg) != 1:
             raise ValueError("regularization must be 'scalar', 'per-feature' or a 1-d array "
                              f"of group labels, got {reg!r}")
-        _, groups = check_hyper(0.0, reg, n_features)
+        groups = check_group_labels("regularization", reg, n_features)
         return groups, int(groups.max()) + 1
 
     def _splits(self, X, y):
@@ -231,9 +240,16 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             splitter = StratifiedShuffleSplit(
                 n_splits=1, test_size=self.validation_fraction,
                 random_state=check_random_state(self.random_state))
+            try:
+                splits = list(splitter.split(X, y))
+            except ValueError as exc:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction!r} of {X.shape[0]} "
+                    f"samples cannot put both classes on each side of the validation "
+                    f"split ({exc}); more samples or another validation_fraction") from exc
         else:
-            splitter = check_cv(self.cv, y, classifier=True)
-        splits = list(splitter.split(X, y))
+            splits = _cv_splits(self.cv, X, y)
+        splits = [_check_split(i, split, X.shape[0]) for i, split in enumerate(splits)]
         for i, (train, test) in enumerate(splits):
             for part, idx in (("training", train), ("held-out", test)):
                 if np.unique(y[idx]).shape[0] < 2:
@@ -248,6 +264,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Choose the strengths by HOAG and fit the model.
 
+        A fit that fails or is interrupted (an exception raised by the
+        callback, KeyboardInterrupt included) leaves the estimator exactly as
+        it was before the call: unfitted, or with its previous fit.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -260,6 +280,18 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         HyperOptimizer
             The fitted estimator (``self``).
         """
+        saved = _fitted_state(self)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            for name in set(_fitted_state(self)) - set(saved):
+                delattr(self, name)
+            for name, value in saved.items():
+                setattr(self, name, value)
+            raise
+
+    def _fit(self, X, y):
+        """The body of :meth:`fit`, which restores the previous state on failure."""
         bounds = self._check_params()
         X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS,
                              dtype=np.float64)
@@ -336,9 +368,16 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             ``X @ coef_ + intercept_``; positive values predict ``classes_[1]``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
-                          reset=False)
-        return np.asarray(X @ self.coef_[0]).ravel() + self.intercept_[0]
+        # scikit-learn's finiteness test sums X first: +-1e308 entries make that
+        # sum NaN (a warning) before the entries themselves are checked
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
+                              reset=False)
+            z = np.asarray(X @ self.coef_[0]).ravel() + self.intercept_[0]
+        if np.isnan(z).any():  # +inf and -inf terms: no sign to predict from
+            raise ValueError("X @ coef_ overflows for some samples (X holds values up to "
+                             f"{abs(X).max():.3g}); rescale X as the training data was")
+        return z
 
     def predict_proba(self, X):
         """Class probabilities, columns ordered as ``classes_``.
@@ -392,6 +431,12 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
+def _fitted_state(estimator):
+    """The fitted attributes (names ending in "_", like ``n_features_in_``)."""
+    return {name: value for name, value in vars(estimator).items()
+            if name.endswith("_") and not name.startswith("__")}
+
+
 def _warn_if_gave_up(result, bounds):
     """ConvergenceWarning for the ways a HOAG run can end short of an optimum."""
     reasons = []
@@ -437,15 +482,84 @@ def _is_pair(value):
         return False
 
 
-def _check_int(name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+def _check_bounds(lambda_bounds):
+    """``lambda_bounds`` as a float array ``[low, high]``, validated."""
+    message = (f"lambda_bounds must be two numbers (low, high) in [-{MAX_ABS_BOUND:g}, "
+               f"{MAX_ABS_BOUND:g}] with low < high, got {lambda_bounds!r}")
+    if not _is_pair(lambda_bounds) or isinstance(lambda_bounds, str) or any(
+            is_bool(b) or not isinstance(b, numbers.Real) for b in lambda_bounds):
+        raise ValueError(message)
+    bounds = np.array([float(b) for b in lambda_bounds])
+    if not (np.all(np.abs(bounds) <= MAX_ABS_BOUND) and bounds[0] < bounds[1]):
+        raise ValueError(message)
+    return bounds
 
 
-def _check_positive(name, value, allow_zero=False):
-    ok = isinstance(value, numbers.Real) and np.isfinite(value) and (
-        value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                         f"finite number, got {value!r}")
+def _cv_splits(cv, X, y):
+    """The list of splits given by ``cv`` (an int >= 2, a splitter or an iterable of pairs)."""
+    expected = ("cv must be None, an integer >= 2, a cross-validation splitter or an "
+                "iterable of (train, test) index pairs")
+    if is_bool(cv) or isinstance(cv, (str, bytes)) or (
+            isinstance(cv, numbers.Number) and not isinstance(cv, numbers.Integral)):
+        raise TypeError(f"{expected}, got {cv!r}")
+    if isinstance(cv, numbers.Integral):
+        if cv < 2:
+            raise ValueError(f"{expected}, got {cv!r}")
+        return list(check_cv(int(cv), y, classifier=True).split(X, y))
+    if hasattr(cv, "split"):
+        return list(cv.split(X, y))
+    if not hasattr(cv, "__iter__"):
+        raise TypeError(f"{expected}, got {cv!r}")
+    splits = list(cv)
+    if not splits:
+        if iter(cv) is cv:
+            raise ValueError("cv yielded no split: an iterator or generator of splits is "
+                             "used up by the first fit; pass a list of (train, test) "
+                             "pairs or a splitter")
+        raise ValueError(f"cv holds no split, got {cv!r}")
+    return splits
+
+
+def _check_indices(i, part, idx, n_samples):
+    where = f"the {part} indices of split {i} of cv"
+    try:
+        idx = np.asarray(idx)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} must be a 1-d array of integers, got {idx!r}") from exc
+    if idx.ndim != 1:
+        raise ValueError(f"{where} must be a 1-d array, got shape {idx.shape}")
+    if idx.dtype.kind == "b":
+        if idx.shape[0] != n_samples:
+            raise ValueError(f"{where} form a boolean mask of length {idx.shape[0]}, "
+                             f"X has {n_samples} samples")
+        idx = np.flatnonzero(idx)
+    if idx.size == 0:
+        raise ValueError(f"{where} are empty")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{where} must be integers, got dtype {idx.dtype}: "
+                        f"{idx[:5].tolist()}")
+    if idx.min() < 0 or idx.max() >= n_samples:
+        bad = idx[(idx < 0) | (idx >= n_samples)]
+        raise ValueError(f"{where} must lie in [0, {n_samples - 1}] (X has {n_samples} "
+                         f"samples), got {bad[:5].tolist()}")
+    if np.unique(idx).shape[0] != idx.shape[0]:
+        values, counts = np.unique(idx, return_counts=True)
+        raise ValueError(f"{where} hold duplicates: {values[counts > 1][:5].tolist()}")
+    return idx.astype(np.intp)
+
+
+def _check_split(i, split, n_samples):
+    """Validated ``(train, test)`` index arrays of split ``i``."""
+    try:
+        train, test = split
+    except (TypeError, ValueError) as exc:
+        shape = f" of shape {np.shape(split)}" if hasattr(split, "shape") else ""
+        raise ValueError(f"split {i} of cv must be a pair (train, test) of index arrays, "
+                         f"got {type(split).__name__}{shape}") from exc
+    train = _check_indices(i, "training", train, n_samples)
+    test = _check_indices(i, "held-out", test, n_samples)
+    shared = np.intersect1d(train, test)
+    if shared.size:
+        raise ValueError(f"the training and held-out indices of split {i} of cv overlap: "
+                         f"{shared[:5].tolist()}")
+    return train, test

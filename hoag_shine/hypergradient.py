@@ -13,7 +13,8 @@ from .datafit import LogisticLoss
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import get_method
-from ._validation import check_hyper, check_training_pair
+from ._validation import (check_bool, check_hyper, check_hypergradient_params,
+                          check_training_pair)
 
 
 @dataclass
@@ -164,9 +165,9 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     method : str or HypergradientMethod, default="shine"
         One of "exact", "cg", "shine", "shine-opa", "shine-refine",
         "shine-pcg", "jacobian-free", or a method object.
-    groups : array-like of int, shape (n_features,), optional
-        Group label of each feature (any integers; one strength per
-        distinct label, in sorted label order).
+    groups : array-like of int or str, shape (n_features,), optional
+        Group label of each feature (any integers or strings; one strength
+        per distinct label, in sorted label order).
     fit_intercept : bool, default=False
         Fit an unpenalised intercept.
     tol : float, default=1e-10
@@ -202,13 +203,15 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     """
     X, y, X_val, y_val = check_training_pair(X, y, X_val, y_val)
     log_alpha, groups = check_hyper(log_alpha, groups, X.shape[1])
+    fit_intercept = check_bool("fit_intercept", fit_intercept)
+    w0 = check_hypergradient_params(
+        tol=tol, max_iter=max_iter, memory_size=memory_size,
+        opa_freq=opa_freq, backward_tol=backward_tol, backward_max_iter=backward_max_iter,
+        w0=w0, n_coef=X.shape[1] + int(fit_intercept))
     problem = InnerProblem.from_data(X, y, groups, fit_intercept)
     outer = LogisticLoss(X_val, y_val, fit_intercept)
     method = get_method(method, tol=backward_tol, max_iter=backward_max_iter,
                         freq=opa_freq)
-    w0 = np.zeros(problem.n_coef) if w0 is None else np.asarray(w0, dtype=float)
-    if w0.shape != (problem.n_coef,):
-        raise ValueError(f"w0 must have shape ({problem.n_coef},), got {w0.shape}")
     # relative to the gradient at w = 0, so that a warm start near the
     # solution does not make the tolerance unreachable
     g0 = problem.value_and_gradient(np.zeros(problem.n_coef), log_alpha)[1]

@@ -7,6 +7,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .linesearch import strong_wolfe
 from .memory import LBFGSMemory
+from ._validation import check_lbfgs_params
 
 
 #: a step shorter than this, relative to ||x||, is rounding noise: its secant
@@ -93,12 +94,9 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
     >>> bool(res.success), np.allclose(res.x, 0.0)
     (True, True)
     """
-    if int(m) < 1:
-        raise ValueError(f"m must be a positive integer, got {m!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be non-negative, got {tol!r}")
-    if int(max_iter) < 0:
-        raise ValueError(f"max_iter must be non-negative, got {max_iter!r}")
+    check_lbfgs_params(fun_and_grad, x0, m=m, tol=tol, max_iter=max_iter, memory=memory,
+                       extra_secant=extra_secant, c1=c1, c2=c2,
+                       max_linesearch=max_linesearch, warn=warn)
     x = np.array(x0, dtype=float).ravel()
     memory = LBFGSMemory(m) if memory is None else memory.copy(maxlen=int(m))
     f, g = fun_and_grad(x)

@@ -1,6 +1,18 @@
 """The l2 penalty with log-scale strengths: scalar, per-feature or grouped."""
 import numpy as np
 
+#: largest log-strength whose exponential is a float
+MAX_LOG_ALPHA = float(np.log(np.finfo(float).max))
+
+
+def _exp(log_alpha):
+    """``exp(log_alpha)``, refusing strengths that overflow."""
+    log_alpha = np.asarray(log_alpha, dtype=float)
+    if not np.all(log_alpha <= MAX_LOG_ALPHA):
+        raise ValueError(f"log_alpha must be at most {MAX_LOG_ALPHA:.2f} and not NaN "
+                         f"(exp(log_alpha) overflows beyond), got {log_alpha}")
+    return np.exp(log_alpha)
+
 
 class L2Penalty:
     """``1/2 sum_j exp(log_alpha[g(j)]) w_j^2`` over the penalised coefficients.
@@ -84,7 +96,7 @@ class L2Penalty:
             one for the intercept (strength 0, stored last) when
             ``fit_intercept`` is True.
         """
-        alpha = np.exp(log_alpha)[self.groups]
+        alpha = _exp(log_alpha)[self.groups]
         if self.fit_intercept:
             return np.append(alpha, 0.0)
         return alpha
@@ -147,5 +159,5 @@ class L2Penalty:
         """
         n_features = self.groups.shape[0]
         wq = w[:n_features] * q[:n_features]
-        return np.exp(log_alpha) * np.bincount(
+        return _exp(log_alpha) * np.bincount(
             self.groups, weights=wq, minlength=self.n_groups)

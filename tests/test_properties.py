@@ -2,6 +2,8 @@
 
 Set HOAG_SHINE_EXAMPLES to draw more examples than the default 25 per test.
 """
+import contextlib
+import io
 import os
 import warnings
 
@@ -13,6 +15,7 @@ from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
 from hoag_shine import HyperOptimizer, InnerProblem, hypergradient, minimize_lbfgs
+from hoag_shine.linesearch import strong_wolfe
 
 SETTINGS = settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 25)), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -97,26 +100,142 @@ def test_estimator_is_always_finite(data, method, reg, lam0):
 
 
 junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True),
-                 st.text(max_size=4), st.lists(st.floats(-1, 1), max_size=3))
+                 st.text(max_size=4), st.lists(st.floats(-1, 1), max_size=3),
+                 st.sampled_from([np.nan, np.inf, -np.inf, 1j, np.bool_(True), np.int64(3),
+                                  np.array([1, 2]), np.array(2.0), 1e300, -1e-300,
+                                  "decreasing", "per-feature", "scalar", object()]))
 PARAMS = ["method", "regularization", "max_iter", "tol", "lambda_init", "lambda_bounds",
           "tolerance_init", "tolerance_decrease", "tolerance_factor", "memory_size",
-          "opa_freq", "backward_max_iter", "inner_max_iter", "validation_fraction"]
+          "opa_freq", "backward_max_iter", "inner_max_iter", "validation_fraction",
+          "fit_intercept", "warm_start_memory", "refit", "n_jobs", "random_state",
+          "verbose", "cv", "callback"]
 
 
-@settings(max_examples=60, deadline=None)
+def _junk_outcome(call, name):
+    """Run ``call``: a ValueError/TypeError naming ``name``, or a result."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            return call()
+        except (ValueError, TypeError) as exc:
+            assert name in str(exc), (name, str(exc))
+            return None
+
+
+@settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 60)), deadline=None)
 @given(name=st.sampled_from(PARAMS), value=junk)
 def test_bad_parameters_raise_value_or_type_error(name, value):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 3))
     y = np.r_[np.zeros(15, int), np.ones(15, int)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("error", RuntimeWarning)
-        try:
-            clf = HyperOptimizer(**{name: value, "max_iter": 3} if name != "max_iter"
-                                 else {name: value}).fit(X, y)
-        except (ValueError, TypeError) as exc:
-            assert str(exc), "errors carry a message"
-            return
-    # accepted values give a usable model
-    assert np.all(np.isfinite(clf.coef_))
+    params = {name: value, "max_iter": 3} if name != "max_iter" else {name: value}
+    with contextlib.redirect_stdout(io.StringIO()):  # verbose values print
+        clf = _junk_outcome(lambda: HyperOptimizer(**params).fit(X, y), name)
+    if clf is not None:  # accepted values give a usable model
+        assert np.all(np.isfinite(clf.coef_))
+
+
+HYPER_PARAMS = ["log_alpha", "groups", "fit_intercept", "tol", "max_iter", "memory_size",
+                "opa_freq", "backward_tol", "backward_max_iter", "w0", "method"]
+
+
+@settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 60)), deadline=None)
+@given(name=st.sampled_from(HYPER_PARAMS), value=junk)
+def test_hypergradient_bad_arguments(name, value):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 3))
+    y = np.r_[np.zeros(15, int), np.ones(15, int)]
+    kwargs = {"method": "shine-opa"} if name == "opa_freq" else {}
+    kwargs[name] = value
+    log_alpha = kwargs.pop("log_alpha", 0.0)
+    res = _junk_outcome(lambda: hypergradient(X[:20], y[::-1][:20], X[20:], y[::-1][20:],
+                                              log_alpha, max_iter=kwargs.pop("max_iter", 200),
+                                              **kwargs), name)
+    if res is not None:
+        assert res.finite
+
+
+LBFGS_PARAMS = ["x0", "m", "tol", "max_iter", "memory", "extra_secant", "c1", "c2",
+                "max_linesearch", "warn"]
+
+
+@settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 60)), deadline=None)
+@given(name=st.sampled_from(LBFGS_PARAMS), value=junk)
+def test_minimize_lbfgs_bad_arguments(name, value):
+    def fun(x):  # any length of x
+        d = np.arange(1.0, x.size + 1)
+        return 0.5 * np.sum(d * x * x), d * x
+
+    kwargs = {name: value, "warn": False} if name != "warn" else {name: value}
+    x0 = kwargs.pop("x0", np.ones(3))
+    res = _junk_outcome(lambda: minimize_lbfgs(fun, x0, **kwargs), name)
+    if res is not None:
+        assert np.all(np.isfinite(res.x))
+
+
+@SETTINGS
+@given(log_c=st.floats(-8, 150), cond=st.floats(0, 6), log_step=st.floats(-10, 10),
+       seed=st.integers(0, 2**31 - 1), c2=st.sampled_from([0.1, 0.5, 0.9]))
+def test_line_search_strong_wolfe_any_curvature(log_c, cond, log_step, seed, c2):
+    """Quadratics of curvature 10^log_c (condition number up to 1e6), values of
+    order one: accepted steps satisfy both strong Wolfe conditions."""
+    rng = np.random.default_rng(seed)
+    c = 10.0 ** log_c
+    eig = c * np.logspace(0, cond, 4)
+    Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    H = (Q * eig) @ Q.T
+    b = np.sqrt(c) * rng.standard_normal(4)
+
+    def fun(x):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return 0.5 * x @ H @ x - b @ x, H @ x - b
+
+    x = rng.standard_normal(4) / np.sqrt(c)
+    f0, g0 = fun(x)
+    c1 = 1e-4
+    t, new, _ = strong_wolfe(fun, x, f0, g0, -g0, 10.0 ** log_step / np.linalg.norm(g0), c1, c2)
+    assert t is not None
+    x_t, f_t, g_t = new
+    f_ref, g_ref = fun(x_t)
+    assert f_ref <= f0 + c1 * t * (g0 @ -g0)
+    assert abs(g_ref @ -g0) <= c2 * abs(g0 @ -g0)
+
+
+class _Stop(Exception):
+    pass
+
+
+@settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 10)), deadline=None)
+@given(data=problems(min_n=24), at=st.integers(0, 3),
+       error=st.sampled_from([KeyboardInterrupt, _Stop]), refit=st.booleans())
+def test_interrupted_fit_restores_the_state(data, at, error, refit):
+    X, y = data
+
+    reached = []
+
+    def callback(state):
+        if state["iteration"] == at:
+            reached.append(at)
+            raise error
+        return False
+
+    clf = HyperOptimizer(max_iter=6, validation_fraction=0.4, random_state=0, refit=refit)
+    if refit:  # a previous fit on fewer features
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(np.c_[y, -y], y)
+    before = dict(vars(clf))
+    clf.set_params(callback=callback)
+    before["callback"] = callback
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+    except error:
+        pass
+    if not reached:  # the run stopped before iteration `at`: a complete fit
+        assert at > 0 and clf.n_iter_ <= at
+        return
+    assert vars(clf).keys() == before.keys()
+    assert all(vars(clf)[k] is v for k, v in before.items())
