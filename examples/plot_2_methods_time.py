@@ -16,8 +16,13 @@ Each method runs the same HOAG loop on the same split, and its
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from hoag_shine import HyperOptimizer, InnerProblem, LogisticLoss, minimize_lbfgs
+
+# one BLAS thread: on these small matrices more threads only add overhead,
+# and on a busy machine they can make the script several times slower
+threadpool_limits(limits=1, user_api="blas")
 
 # %%
 # A generated problem
