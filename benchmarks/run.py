@@ -179,6 +179,7 @@ def main(argv=None):
     if not 0 < args.train_fraction < 1:
         parser.error(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     methods = args.methods or DEFAULT_SOLVERS
+    print(f"loading {args.dataset}", file=sys.stderr, flush=True)
     X, y = load_from_args(args, parser)
     with limit_threads(thread_limit(args)):
         machine = describe_machine()

@@ -107,6 +107,8 @@ class ProgressPrinter:
         Steps allowed to one task (the outer iteration cap).
     verbose : int, default=1
         0 prints nothing, 1 a line per finished task, 2 also a line per step.
+        At level 1 on a terminal, the current step is shown on one line
+        rewritten in place, so that a long task is never silent.
     stream : file-like, optional
         Where to print (default: ``sys.stderr`` at the time of printing).
 
@@ -150,6 +152,8 @@ class ProgressPrinter:
         self._steps = min(self._steps + 1, self.steps_per_task)
         if self.verbose >= 2:
             self._print(text)
+        elif self.verbose == 1 and self._is_terminal():
+            self._print(text, live=True)
 
     def end_task(self, text=""):
         """Close the current task; print a line when ``verbose >= 1``.
@@ -176,14 +180,23 @@ class ProgressPrinter:
             return float("nan")
         return (perf_counter() - self._start) / done * (self.n_tasks - done)
 
-    def _print(self, text, finished=False):
+    def _is_terminal(self):
+        stream = self.stream or sys.stderr
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    def _print(self, text, finished=False, live=False):
         index = self._done if finished else self._done + 1
         left = self.remaining()
         eta = "" if not np.isfinite(left) or index == self.n_tasks and finished \
             else f", about {format_duration(left)} left"
         line = (f"[{index}/{self.n_tasks} {self._name}] {text}  (elapsed "
                 f"{format_duration(perf_counter() - self._start)}{eta})")
-        print(line, file=self.stream or sys.stderr, flush=True)
+        stream = self.stream or sys.stderr
+        if live:  # rewrite the terminal's current line ("\x1b[K" clears its end)
+            print(f"\r{line}\x1b[K", end="", file=stream, flush=True)
+        else:
+            prefix = "\r\x1b[K" if self.verbose == 1 and self._is_terminal() else ""
+            print(prefix + line, file=stream, flush=True)
 
 
 def load_data(dataset, data_home=None, path=None):
@@ -550,9 +563,17 @@ def _run(args, argv):
     low, high = args.lambda_bounds
     if not low < high:
         raise CommandError(f"--lambda-bounds needs LOW < HIGH, got {low:g} {high:g}", 2)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FutureWarning)
-        X, y = load_data(args.dataset, args.data_home, args.dataset_path)
+    # on a terminal, say what is loading (20news takes a while), then erase it
+    live = not args.quiet and sys.stderr.isatty()
+    if live:
+        print(f"hoag-shine: loading {args.dataset} ...", end="", file=sys.stderr, flush=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            X, y = load_data(args.dataset, args.data_home, args.dataset_path)
+    finally:
+        if live:
+            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     _print_warnings(caught)
     print(f"data set {args.dataset}: {X.shape[0]} samples, {X.shape[1]} features; split "
           f"{TRAIN_FRACTION:.0%} training / {OUTER_FRACTION:.0%} outer / "

@@ -1,11 +1,11 @@
 """The hoag-shine command: its outputs, its progress, its exit codes."""
 import csv
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -131,18 +131,26 @@ def test_sigint_to_a_running_command(tmp_path):
     """A real SIGINT: one line, no traceback, what finished is kept."""
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hoag_shine.cli", "--max-iter", "200", "-v", "-q",
-         "--methods", "exact", "cg", "--regularization", "per-feature",
+        [sys.executable, "-m", "hoag_shine.cli", "--max-iter", "200", "-v",
+         "--methods", "jacobian-free", "exact", "--regularization", "per-feature",
          "--output", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4.0)
+    # wait for the second method's first step: the first one is finished
+    first = ""
+    while "[2/2 exact] outer it" not in first:
+        first = proc.stderr.readline()
+        assert first, "the command ended before its second method"
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, rest = proc.communicate(timeout=120)
+    stderr = first + rest
     if proc.returncode == 0:
         pytest.skip("the run finished before the signal")
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
-    assert json.loads(out.read_text())["interrupted"] is True
+    payload = json.loads(out.read_text())
+    assert payload["interrupted"] is True
+    assert [r["method"] for r in payload["rows"]] == ["jacobian-free"]
+    assert "jacobian-free: stopped:" in stdout
 
 
 def test_version(capsys):
@@ -233,3 +241,27 @@ def test_expected_errors_are_one_line(tmp_path, capsys, case, argv, status, mess
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hoag-shine: error:"), err
     assert message in lines[0]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_rewrites_one_line():
+    stream = Terminal()
+    progress = cli.ProgressPrinter(2, 3, verbose=1, stream=stream)
+    progress.start_task("cg")
+    progress.step("outer it 1/3")
+    progress.step("outer it 2/3")
+    assert "\n" not in stream.getvalue()
+    assert stream.getvalue().count("\r") == 2 and "[1/2 cg] outer it 2/3" in stream.getvalue()
+    progress.end_task("done")
+    last = stream.getvalue().split("\r")[-1]
+    assert last.startswith("\x1b[K[1/2 cg] done") and last.endswith("left)\n")
+    assert np.isnan(cli.ProgressPrinter(2, 3).remaining())  # nothing done yet
+
+
+def test_format_duration():
+    assert [cli.format_duration(s) for s in (0.421, 12.4, 185, 3725)] == \
+        ["0.42 s", "12 s", "3 min 05 s", "1 h 02 min"]
