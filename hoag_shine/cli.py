@@ -316,12 +316,13 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             clf.fit(X[rest], y[rest])
+        elapsed = perf_counter() - start
         row = {
             "method": method, "log_alpha": float(np.mean(clf.log_alpha_)),
             "C": float(np.mean(clf.C_)), "outer_loss": -float(clf.best_score_),
             "heldout_loss": mean_log_loss(X[held], y[held], clf.coef_, clf.intercept_[0]),
             "accuracy": float(clf.score(X[held], y[held])),
-            "time": perf_counter() - start,
+            "time": elapsed,
             "time_backward": float(sum(r["time_backward"] for r in clf.history_)),
             "n_iter": int(clf.n_iter_), "stop_reason": clf.stop_reason_,
             "warnings": _summarise_warnings(caught),
