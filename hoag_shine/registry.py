@@ -356,8 +356,9 @@ def load_20news(data_home=None):
         f"20news: scikit-learn's 20 newsgroups cache ({' or '.join(NEWS20_CACHE_FILES)}) "
         f"is not in {home.sklearn_home} (data home {home.path}, from {home.source}). "
         "Put the cache files there, or create them once with "
-        "sklearn.datasets.fetch_20newsgroups_vectorized(subset='all') or "
-        f"python -m benchmarks.run --dataset 20news. {HOW_TO_SET_DATA_HOME}")
+        "sklearn.datasets.fetch_20newsgroups_vectorized(subset='all', data_home=...) "
+        "or, from the repository with network access, python -m benchmarks.run "
+        f"--dataset 20news without a data home. {HOW_TO_SET_DATA_HOME}")
     if not any((home.sklearn_home / name).is_file() for name in NEWS20_CACHE_FILES):
         # checked first: scikit-learn would create directories in the data home
         raise DatasetNotFound(message)
