@@ -88,8 +88,7 @@ def _format_pool(pool):
 
 def add_common_arguments(parser, default_dataset="20news"):
     """Add the data options of ``hoag-shine`` and the thread and JSON options."""
-    registry.add_data_arguments(parser, default_dataset,
-                                list(DATASETS) + list(registry.DATASET_ALIASES))
+    registry.add_data_arguments(parser, default_dataset, DATASETS)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads; 0 leaves the pools alone (default: 1)")
     parser.add_argument("--json", default=None, metavar="PATH",

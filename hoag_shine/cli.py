@@ -14,7 +14,7 @@ import numpy as np
 from . import __version__
 from .estimator import HyperOptimizer
 from .registry import format_table as plain_table
-from .registry import (DATASET_ALIASES, DATASETS, METHOD_ALIASES, DatasetNotFound,
+from .registry import (DATASETS, METHOD_ALIASES, DatasetNotFound,
                        add_data_arguments, canonical_name,
                        hoag_method_names, load_from_args, mean_log_loss, split_indices)
 
@@ -527,7 +527,7 @@ def build_parser():
         epilog="Progress goes to stderr, the table to stdout. Exit status: 0 done, "
                "1 data problem, 2 usage error, 130 interrupted (the methods already "
                "done are printed).")
-    add_data_arguments(parser, "breast-cancer", list(DATASETS) + list(DATASET_ALIASES))
+    add_data_arguments(parser, "breast-cancer", DATASETS)
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, type=_method,
                         metavar="METHOD",
                         help=f"among {', '.join(hoag_method_names())} "
