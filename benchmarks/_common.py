@@ -4,6 +4,7 @@ import os
 import platform
 import statistics
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,11 @@ import sklearn
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import hoag_shine
+from hoag_shine import registry
+from hoag_shine.cli import ProgressPrinter  # noqa: F401  (re-exported for the scripts)
+from hoag_shine.registry import format_table, split_indices  # noqa: F401  (shared)
 
-from .datasets import DATASETS, DatasetNotFound, load_dataset
+from .datasets import DATASETS, DatasetNotFound
 
 
 def limit_threads(n_threads=1):
@@ -83,14 +87,8 @@ def _format_pool(pool):
 
 
 def add_common_arguments(parser, default_dataset="20news"):
-    """Add the data and thread options shared by all benchmark scripts."""
-    parser.add_argument("--dataset", default=default_dataset, choices=sorted(DATASETS),
-                        help="registered data set (default: %(default)s)")
-    parser.add_argument("--dataset-path", default=None,
-                        help="file to read for --dataset libsvm-file")
-    parser.add_argument("--data-home", default=None,
-                        help="data home (default: $HOAG_SHINE_DATA, else "
-                             "$SCIKIT_LEARN_DATA, else ~/scikit_learn_data)")
+    """Add the data options of ``hoag-shine`` and the thread and JSON options."""
+    registry.add_data_arguments(parser, default_dataset, DATASETS)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads; 0 leaves the pools alone (default: 1)")
     parser.add_argument("--json", default=None, metavar="PATH",
@@ -99,12 +97,23 @@ def add_common_arguments(parser, default_dataset="20news"):
 
 
 def load_from_args(args, parser):
-    """Load the data set named on the command line; exit with one message if absent."""
-    kwargs = {"path": args.dataset_path} if args.dataset == "libsvm-file" else {}
+    """Load the data set named on the command line; exit with one message if absent.
+
+    The status is 2 for an unknown name (a usage error), 1 for missing or
+    unusable data, as for ``hoag-shine``.
+    """
     try:
-        return load_dataset(args.dataset, args.data_home, **kwargs)
-    except (DatasetNotFound, ValueError) as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            data = registry.load_from_args(args, registry=DATASETS)
+    except DatasetNotFound as exc:
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+    except ValueError as exc:
+        usage = str(exc).startswith("unknown data set") or "needs a path" in str(exc)
+        parser.exit(2 if usage else 1, f"{parser.prog}: error: {exc}\n")
+    for w in caught:
+        print(f"{parser.prog}: warning: {w.message}", file=sys.stderr)
+    return data
 
 
 def thread_limit(args):
@@ -120,38 +129,9 @@ def describe_data(name, X, y):
             f"{X.shape[0] - n_pos:,}/{n_pos:,}")
 
 
-def split_indices(n_samples, seed=0, train=0.9):
-    """The paper's split: ``train`` fraction for training, the rest halved.
-
-    Returns
-    -------
-    train, outer, held_out : ndarrays of indices
-        The outer part drives the hyperparameters; the held-out part is for
-        reporting only.
-    """
-    perm = np.random.default_rng(seed).permutation(n_samples)
-    n_train = int(round(train * n_samples))
-    n_outer = (n_samples - n_train) // 2
-    return perm[:n_train], perm[n_train:n_train + n_outer], perm[n_train + n_outer:]
-
-
 def median(values):
     """Median of a non-empty sequence."""
     return statistics.median(values)
-
-
-def format_table(header, rows, align=None):
-    """Plain-text table; numbers should already be strings.
-
-    ``align`` holds "<" or ">" per column (default: first column left,
-    the others right).
-    """
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    align = align or ["<"] + [">"] * (len(header) - 1)
-    lines = ["  ".join(f"{str(cell):{a}{w}}" for cell, a, w in zip(row, align, widths))
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def write_json(path, payload):

@@ -31,9 +31,14 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # ships MathJax and copies it into _static: the math renders offline
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
+
+# the local copy of MathJax installed by sphinx-mathjax-offline, never a CDN
+mathjax_path = "mathjax/tex-chtml.js"
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build"]

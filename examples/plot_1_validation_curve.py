@@ -18,8 +18,13 @@ import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from hoag_shine import HyperOptimizer, hypergradient
+
+# one BLAS thread: on these small matrices more threads only add overhead,
+# and on a busy machine they can make the script several times slower
+threadpool_limits(limits=1, user_api="blas")
 
 X, y = load_breast_cancer(return_X_y=True)
 X = StandardScaler().fit_transform(X)

@@ -26,8 +26,13 @@ by a dense solve.
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import make_classification
+from threadpoolctl import threadpool_limits
 
 from hoag_shine import InnerProblem, LogisticLoss, OPAUpdates, minimize_lbfgs
+
+# one BLAS thread: on these small matrices more threads only add overhead,
+# and on a busy machine they can make the script several times slower
+threadpool_limits(limits=1, user_api="blas")
 
 # %%
 # Inner solves with and without OPA

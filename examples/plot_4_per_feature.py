@@ -19,8 +19,13 @@ from matplotlib.patches import Patch
 from sklearn.datasets import make_classification
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from hoag_shine import HyperOptimizer
+
+# one BLAS thread: on these small matrices more threads only add overhead,
+# and on a busy machine they can make the script several times slower
+threadpool_limits(limits=1, user_api="blas")
 
 n_informative = 5
 X, y = make_classification(n_samples=800, n_features=30,

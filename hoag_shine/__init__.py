@@ -1,6 +1,7 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
 from .criterion import FoldState, HeldOutCriterion
 from .datafit import LogisticLoss
+from .display import HistoryDisplay
 from .estimator import HyperOptimizer
 from .hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
 from .inner import InnerProblem
@@ -17,6 +18,7 @@ __all__ = [
     "FoldState",
     "get_method",
     "HeldOutCriterion",
+    "HistoryDisplay",
     "hoag",
     "HOAGResult",
     "hypergradient",

@@ -1,138 +1,404 @@
 """``hoag-shine``: compare hypergradient methods on one data set from the command line."""
 import argparse
-import os
+import csv
+import json
 import sys
+import textwrap
 import warnings
+from collections import Counter
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 
+from . import __version__
 from .estimator import HyperOptimizer
-from .methods import METHODS
+from .registry import format_table as plain_table
+from .registry import (DATASETS, METHOD_ALIASES, DatasetNotFound,
+                       add_data_arguments, canonical_name,
+                       hoag_method_names, load_from_args, mean_log_loss, split_indices)
 
 DEFAULT_METHODS = ["cg", "shine", "shine-opa", "shine-refine", "jacobian-free"]
+#: fractions of the samples in the training and outer parts; the rest is held out
+TRAIN_FRACTION, OUTER_FRACTION = 0.6, 0.2
+
+#: what each column of the table and each field of --output means
+LEGEND = {
+    "method": "hypergradient method (backward pass) of HyperOptimizer",
+    "log_alpha": "chosen log(alpha), alpha the l2 strength on the summed training loss "
+                 "(C = 1/alpha in LogisticRegression); with several strengths "
+                 "(per-feature) the mean of their logarithms",
+    "outer_loss": "outer loss at the answer, mean logistic loss per outer sample "
+                  "(history_ records the sum over the outer samples)",
+    "heldout_loss": "mean logistic loss per held-out sample, a part no method has seen",
+    "accuracy": "accuracy on the held-out part",
+    "time": "seconds of the fit",
+    "time_backward": "seconds of its backward passes (hypergradient linear systems)",
+    "n_iter": "outer iterations: evaluations of the outer loss, rejected steps "
+              "included; equal to --max-iter when the cap stopped the run",
+    "stop_reason": "why the outer loop stopped",
+    "n_warnings": "warnings raised by the fit (listed under the table)",
+}
+HEADER = {"method": "method", "log_alpha": "log alpha", "outer_loss": "outer loss",
+          "heldout_loss": "held-out loss", "accuracy": "accuracy", "time": "time (s)",
+          "time_backward": "backward (s)", "n_iter": "outer it", "n_warnings": "warnings"}
+FORMATS = {"log_alpha": ".3f", "outer_loss": ".5f", "heldout_loss": ".5f",
+           "accuracy": ".4f", "time": ".2f", "time_backward": ".3f", "n_iter": "d",
+           "n_warnings": "d"}
 
 
-def load_data(dataset, data_home=None):
-    """Load ``X, y`` for the command line.
+class CommandError(Exception):
+    """An expected failure of the command: one line on stderr and an exit status.
+
+    Parameters
+    ----------
+    message : str
+        The line printed after ``hoag-shine: error:``.
+    status : int, default=1
+        Exit status: 2 for a usage error, 1 for a problem with the data.
+    """
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
+
+
+def format_duration(seconds):
+    """Seconds as a short readable duration.
+
+    Parameters
+    ----------
+    seconds : float
+        Non-negative duration.
+
+    Returns
+    -------
+    str
+        For instance "0.42 s", "12 s", "3 min 05 s" or "1 h 02 min".
+
+    Examples
+    --------
+    >>> format_duration(185)
+    '3 min 05 s'
+    """
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class ProgressPrinter:
+    """Progress of a sequence of tasks of a few steps each, one line at a time.
+
+    Each line gives the elapsed wall time and an estimate of the time left,
+    extrapolated from the work done so far (a task counts as
+    ``steps_per_task`` steps; one that stops early makes the estimate an
+    upper bound).
+
+    Parameters
+    ----------
+    n_tasks : int
+        Number of tasks (methods, or method and seed pairs).
+    steps_per_task : int
+        Steps allowed to one task (the outer iteration cap).
+    verbose : int, default=1
+        0 prints nothing, 1 a line per finished task, 2 also a line per step.
+        At level 1 on a terminal, the current step is shown on one line
+        rewritten in place, so that a long task is never silent.
+    stream : file-like, optional
+        Where to print (default: ``sys.stderr`` at the time of printing).
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> progress = ProgressPrinter(2, 10, verbose=1, stream=out)
+    >>> progress.start_task("cg")
+    >>> progress.end_task("done")
+    >>> out.getvalue().startswith("[1/2 cg] done")
+    True
+    """
+
+    def __init__(self, n_tasks, steps_per_task, *, verbose=1, stream=None):
+        self.n_tasks = n_tasks
+        self.steps_per_task = max(int(steps_per_task), 1)
+        self.verbose = verbose
+        self.stream = stream
+        self._start = perf_counter()
+        self._done, self._steps, self._name = 0, 0, None
+
+    def start_task(self, name):
+        """Announce the next task (prints nothing).
+
+        Parameters
+        ----------
+        name : str
+            Shown at the start of its lines.
+        """
+        self._name, self._steps = name, 0
+
+    def step(self, text=""):
+        """Count one step of the current task; print a line when ``verbose >= 2``.
+
+        Parameters
+        ----------
+        text : str, default=""
+            What the step did.
+        """
+        self._steps = min(self._steps + 1, self.steps_per_task)
+        if self.verbose >= 2:
+            self._print(text)
+        elif self.verbose == 1 and self._is_terminal():
+            self._print(text, live=True)
+
+    def end_task(self, text=""):
+        """Close the current task; print a line when ``verbose >= 1``.
+
+        Parameters
+        ----------
+        text : str, default=""
+            How the task ended.
+        """
+        self._done, self._steps = self._done + 1, 0
+        if self.verbose >= 1:
+            self._print(text, finished=True)
+
+    def remaining(self):
+        """Estimated seconds left, from the average time per step so far.
+
+        Returns
+        -------
+        float
+            NaN before the first step.
+        """
+        done = self._done + self._steps / self.steps_per_task
+        if done <= 0:
+            return float("nan")
+        return (perf_counter() - self._start) / done * (self.n_tasks - done)
+
+    def _is_terminal(self):
+        stream = self.stream or sys.stderr
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    def _print(self, text, finished=False, live=False):
+        index = self._done if finished else self._done + 1
+        left = self.remaining()
+        eta = "" if not np.isfinite(left) or index == self.n_tasks and finished \
+            else f", about {format_duration(left)} left"
+        line = (f"[{index}/{self.n_tasks} {self._name}] {text}  (elapsed "
+                f"{format_duration(perf_counter() - self._start)}{eta})")
+        stream = self.stream or sys.stderr
+        if live:  # rewrite the terminal's current line ("\x1b[K" clears its end)
+            print(f"\r{line}\x1b[K", end="", file=stream, flush=True)
+        else:
+            prefix = "\r\x1b[K" if self.verbose == 1 and self._is_terminal() else ""
+            print(prefix + line, file=stream, flush=True)
+
+
+def load_data(dataset, data_home=None, path=None):
+    """Load ``X, y`` for the command line (local data only).
 
     Parameters
     ----------
     dataset : str
-        "breast_cancer" (ships with scikit-learn, standardised), "20news"
-        (scikit-learn's vectorised 20 newsgroups, classes 0-9 against 10-19),
-        or the path of a LIBSVM file.
+        A name of :data:`hoag_shine.registry.DATASETS` ("breast-cancer",
+        "20news" from scikit-learn's cache, "reuters", "adult",
+        "libsvm-file"), or the path of a LIBSVM file.
     data_home : str, optional
-        Data home of scikit-learn for "20news" (default: scikit-learn's,
-        ``SCIKIT_LEARN_DATA`` when set).
+        Data home; default $HOAG_SHINE_DATA, else scikit-learn's.
+    path : str, optional
+        File of "libsvm-file".
 
     Returns
     -------
-    X : ndarray or sparse matrix of shape (n_samples, n_features)
-        Design matrix: dense and standardised for "breast_cancer", CSR
-        otherwise.
+    X : scipy.sparse.csr_matrix of shape (n_samples, n_features)
+        Design matrix (breast cancer standardised).
     y : ndarray of shape (n_samples,)
-        Labels: 0/1 for "breast_cancer", -1/+1 for "20news", those of the
-        file for a LIBSVM file.
+        Labels in {-1, +1}.
 
     Raises
     ------
-    SystemExit
-        If ``dataset`` is neither a known name nor an existing file.
+    CommandError
+        With status 2 for an unknown name, 1 when the data are missing or
+        unusable.
     """
-    if dataset == "breast_cancer":
-        from sklearn.datasets import load_breast_cancer
-        from sklearn.preprocessing import StandardScaler
-        X, y = load_breast_cancer(return_X_y=True)
-        return StandardScaler().fit_transform(X), y
-    if dataset == "20news":
-        from sklearn.datasets import fetch_20newsgroups_vectorized
-        try:
-            # reads scikit-learn's cache only: downloading is the benchmarks' job
-            data = fetch_20newsgroups_vectorized(subset="all", data_home=data_home,
-                                                 download_if_missing=False)
-        except OSError as exc:
-            raise SystemExit(
-                "hoag-shine: the 20news cache (20newsgroup_vectorized_py3.pkl) was not "
-                f"found in the scikit-learn data home ({data_home or 'default'}): pass "
-                "--data-home, or fetch it once with "
-                "sklearn.datasets.fetch_20newsgroups_vectorized") from exc
-        return data.data.tocsr(), np.where(data.target < 10, -1, 1)
-    if os.path.isfile(dataset):
-        from sklearn.datasets import load_svmlight_file
-        X, y = load_svmlight_file(dataset)
-        return X.tocsr(), y
-    raise SystemExit(f"hoag-shine: unknown data set {dataset!r}: use breast_cancer, "
-                     "20news, or the path of a LIBSVM file")
+    args = argparse.Namespace(dataset=dataset, data_home=data_home, dataset_path=path)
+    try:
+        return load_from_args(args)
+    except DatasetNotFound as exc:
+        raise CommandError(str(exc)) from exc
+    except ValueError as exc:
+        unknown = str(exc).startswith("unknown data set") or "needs a path" in str(exc)
+        raise CommandError(f"{exc}, or the path of a LIBSVM file" if unknown else str(exc),
+                           status=2 if unknown else 1) from exc
 
 
-def _heldout_loss(clf, X, y):
-    sign = np.where(y == clf.classes_[1], 1.0, -1.0)
-    return float(np.mean(np.logaddexp(0.0, -sign * clf.decision_function(X))))
+def make_split(y, seed=0, train=TRAIN_FRACTION, outer=OUTER_FRACTION):
+    """Split the samples into training, outer and held-out parts, each with both classes.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Labels in {-1, +1}.
+    seed : int, default=0
+        Seed of the permutation.
+    train, outer : float
+        Fractions of the samples in the training and outer parts.
+
+    Returns
+    -------
+    train, outer, held_out : ndarrays of indices
+        See :func:`hoag_shine.registry.split_indices`.
+
+    Raises
+    ------
+    CommandError
+        When a part lacks one of the classes.
+    """
+    parts = split_indices(y.shape[0], seed, train, outer)
+    for name, idx in zip(("training", "outer", "held-out"), parts):
+        n_neg, n_pos = int(np.sum(y[idx] < 0)), int(np.sum(y[idx] > 0))
+        if min(n_neg, n_pos) == 0:
+            raise CommandError(
+                f"the {name} part ({100 * len(idx) / y.shape[0]:.0f}% of {y.shape[0]} "
+                f"samples) holds {n_neg} negative and {n_pos} positive samples; every "
+                "part needs both classes: use more samples or another --seed")
+    return parts
 
 
-def compare(X, y, methods, *, heldout_size=0.2, outer_size=0.2, seed=0, **params):
-    """Fit one HyperOptimizer per method on the same split and summarise them.
+def _summarise_warnings(caught):
+    counts = Counter(f"{w.category.__name__}: {w.message}" for w in caught)
+    return [f"{text} (x{n})" if n > 1 else text for text, n in counts.items()]
 
-    The data are split into a training part, an outer part (which drives the
-    strengths) and a held-out part used only to report.
+
+def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
+    """Fit one HyperOptimizer per method on the same split; yield a row per method.
+
+    The data are split by :func:`make_split` into a training part, an outer
+    part (which drives the strengths) and a held-out part used only to
+    report. Warnings of each fit are recorded in its row, not printed.
 
     Parameters
     ----------
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Design matrix.
     y : ndarray of shape (n_samples,)
-        Two-class labels.
+        Labels in {-1, +1}.
     methods : list of str
-        Method names, keys of :data:`hoag_shine.methods.METHODS`.
-    heldout_size : float, default=0.2
-        Fraction of the samples held out for the report.
-    outer_size : float, default=0.2
-        Fraction of the samples in the outer part; the training part is the
-        rest. Both splits are stratified.
+        Method names, keys of :data:`hoag_shine.METHODS`.
     seed : int, default=0
-        Random state of the two splits.
+        Seed of the split.
+    progress : ProgressPrinter, optional
+        Told of every outer step and every finished method.
     **params
         Keyword arguments of :class:`HyperOptimizer`, the same for every
-        method (``cv`` and ``refit`` are set here).
+        method (``cv``, ``refit`` and ``callback`` are set here).
+
+    Yields
+    ------
+    dict
+        The keys of :data:`LEGEND`, plus ``C`` (mean of ``C_``) and
+        ``warnings`` (list of str, repeated messages counted).
+    """
+    train, outer, held = make_split(y, seed)
+    rest = np.r_[train, outer]
+    cv = [(np.arange(len(train)), np.arange(len(train), len(rest)))]
+    for method in methods:
+        if progress is not None:
+            progress.start_task(method)
+        clf = HyperOptimizer(method, cv=cv, refit=False, callback=_step_reporter(
+            progress, len(outer), params.get("max_iter", 30)), **params)
+        start = perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf.fit(X[rest], y[rest])
+        elapsed = perf_counter() - start
+        row = {
+            "method": method, "log_alpha": float(np.mean(clf.log_alpha_)),
+            "C": float(np.mean(clf.C_)), "outer_loss": -float(clf.best_score_),
+            "heldout_loss": mean_log_loss(X[held], y[held], clf.coef_, clf.intercept_[0]),
+            "accuracy": float(clf.score(X[held], y[held])),
+            "time": elapsed,
+            "time_backward": float(sum(r["time_backward"] for r in clf.history_)),
+            "n_iter": int(clf.n_iter_), "stop_reason": clf.stop_reason_,
+            "warnings": _summarise_warnings(caught),
+        }
+        row["n_warnings"] = len(caught)
+        if progress is not None:
+            progress.end_task(f"{row['n_iter']} outer it, held-out loss "
+                              f"{row['heldout_loss']:.5f}, {row['stop_reason']}"
+                              + (f", {len(caught)} warning(s)" if caught else ""))
+        yield row
+
+
+def _step_reporter(progress, n_outer, max_iter):
+    if progress is None:
+        return None
+
+    def callback(state):
+        progress.step(f"outer it {state['iteration'] + 1}/{max_iter}  log alpha "
+                      f"{np.mean(state['log_alpha']):.3f}  outer loss "
+                      f"{state['outer_loss'] / n_outer:.5f}  "
+                      f"{'accepted' if state['accepted'] else 'rejected'}")
+        return False
+    return callback
+
+
+def compare(X, y, methods, *, seed=0, progress=None, **params):
+    """The rows of :func:`iter_compare` as a list.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Design matrix.
+    y : ndarray of shape (n_samples,)
+        Labels in {-1, +1}.
+    methods : list of str
+        Method names.
+    seed : int, default=0
+        Seed of the split.
+    progress : ProgressPrinter, optional
+        See :func:`iter_compare`.
+    **params
+        Keyword arguments of :class:`HyperOptimizer`.
 
     Returns
     -------
     list of dict
-        One dict per method: ``method``, ``log_alpha`` (mean of the chosen
-        log-strengths), ``heldout_loss`` (mean logistic loss on the held-out
-        part), ``accuracy`` (on the held-out part), ``time`` and
-        ``time_backward`` (seconds of the fit and of its backward passes)
-        and ``n_iter`` (outer iterations).
+        One row per method.
     """
-    idx = np.arange(X.shape[0])
-    rest, heldout = train_test_split(idx, test_size=heldout_size, random_state=seed,
-                                     stratify=y)
-    train, outer = train_test_split(np.arange(rest.shape[0]),
-                                    test_size=outer_size / (1 - heldout_size),
-                                    random_state=seed, stratify=y[rest])
-    rows = []
-    for method in methods:
-        clf = HyperOptimizer(method, cv=[(train, outer)], refit=False, **params)
-        start = perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X[rest], y[rest])
-        rows.append({
-            "method": method, "log_alpha": float(np.mean(clf.log_alpha_)),
-            "heldout_loss": _heldout_loss(clf, X[heldout], y[heldout]),
-            "accuracy": float(clf.score(X[heldout], y[heldout])),
-            "time": perf_counter() - start,
-            "time_backward": sum(r["time_backward"] for r in clf.history_),
-            "n_iter": clf.n_iter_,
-        })
-    return rows
+    return list(iter_compare(X, y, methods, seed=seed, progress=progress, **params))
 
 
-def format_table(rows):
+def format_table(rows, per_feature=False):
     """Render :func:`compare`'s rows as a fixed-width table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as returned by :func:`compare`.
+    per_feature : bool, default=False
+        Title the strength column "mean log alpha".
+
+    Returns
+    -------
+    str
+        A header line, a rule, and one line per row.
+    """
+    header = [HEADER[k] for k in HEADER]
+    if per_feature:
+        header[1] = "mean log alpha"
+    cells = [[r["method"]] + [format(r[k], FORMATS[k]) for k in list(HEADER)[1:]]
+             for r in rows]
+    return plain_table(header, cells)
+
+
+def format_notes(rows):
+    """Why each method stopped and the warnings it raised, one line each.
 
     Parameters
     ----------
@@ -142,23 +408,221 @@ def format_table(rows):
     Returns
     -------
     str
-        A header line, a rule, and one line per row.
+        Lines ``method: stopped: ...`` and ``method: warning: ...``.
     """
-    head = (f"{'method':<15}{'log alpha':>11}{'held-out loss':>15}{'accuracy':>10}"
-            f"{'time (s)':>10}{'backward (s)':>14}{'outer it':>10}")
-    lines = [head, "-" * len(head)]
+    lines = []
     for r in rows:
-        lines.append(f"{r['method']:<15}{r['log_alpha']:>11.3f}{r['heldout_loss']:>15.5f}"
-                     f"{r['accuracy']:>10.4f}{r['time']:>10.2f}{r['time_backward']:>14.3f}"
-                     f"{r['n_iter']:>10d}")
+        lines.append(f"{r['method']}: stopped: {r['stop_reason']}")
+        lines += [f"{r['method']}: warning: {text}" for text in r["warnings"]]
     return "\n".join(lines)
+
+
+def format_legend(per_feature=False):
+    """The meaning of the table's columns.
+
+    Parameters
+    ----------
+    per_feature : bool, default=False
+        Say that the strength column is a mean.
+
+    Returns
+    -------
+    str
+        One line per column.
+    """
+    names = dict(HEADER, log_alpha="mean log alpha" if per_feature else "log alpha")
+    return "\n".join(textwrap.fill(LEGEND[k], 79, initial_indent=f"  {names[k]:<15} ",
+                                   subsequent_indent=" " * 18) for k in names)
+
+
+def write_output(path, rows, meta):
+    """Write the rows as CSV (one line per method) or JSON (rows, legend and run).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Ends in ``.csv`` or ``.json``.
+    rows : list of dict
+        Rows as returned by :func:`compare`.
+    meta : dict
+        What was run (data set, sizes, options); JSON only.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        payload = dict(meta, legend=LEGEND, rows=rows)
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+        return
+    fields = ["method", *list(HEADER)[1:], "C", "stop_reason", "warnings"]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow(dict(r, warnings=" | ".join(r["warnings"])))
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _method(text):
+    try:
+        return canonical_name(text, hoag_method_names(), METHOD_ALIASES, "method")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def _output_path(text):
+    if Path(text).suffix not in (".csv", ".json"):
+        raise argparse.ArgumentTypeError(f"the file name must end in .csv or .json, "
+                                         f"got {text!r}")
+    return text
+
+
+def _float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser():
+    """The argument parser of ``hoag-shine``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With the options documented in the user guide.
+    """
+    parser = _Parser(
+        prog="hoag-shine",
+        description="Tune the l2 strength of logistic regression by HOAG with each "
+                    "hypergradient method and compare the results on a held-out part. "
+                    "Reads local data only.",
+        epilog="Progress goes to stderr, the table to stdout. Exit status: 0 done, "
+               "1 data problem, 2 usage error, 130 interrupted (the methods already "
+               "done are printed).")
+    add_data_arguments(parser, "breast-cancer", DATASETS)
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, type=_method,
+                        metavar="METHOD",
+                        help=f"among {', '.join(hoag_method_names())} "
+                             f"(default: {' '.join(DEFAULT_METHODS)})")
+    parser.add_argument("--regularization", default="scalar",
+                        choices=["scalar", "per-feature"])
+    parser.add_argument("--max-iter", type=_positive_int, default=30,
+                        help="outer iterations (default: %(default)s)")
+    parser.add_argument("--lambda-bounds", type=_float, nargs=2, default=(-12.0, 12.0),
+                        metavar=("LOW", "HIGH"),
+                        help="box on log(alpha) (default: -12 12)")
+    parser.add_argument("--no-intercept", action="store_true")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the split (0)")
+    parser.add_argument("--output", type=_output_path, default=None, metavar="FILE",
+                        help="also write the results to FILE.csv or FILE.json")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: a progress line per outer iteration; -vv: also the "
+                             "outer loop's own lines")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress lines")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _print_warnings(caught):
+    for w in caught:
+        print(f"hoag-shine: warning: {w.message}", file=sys.stderr)
+
+
+def _run(args, argv):
+    if args.output and not Path(args.output).resolve().parent.is_dir():
+        raise CommandError(f"--output {args.output}: no such directory", 2)
+    low, high = args.lambda_bounds
+    if not low < high:
+        raise CommandError(f"--lambda-bounds needs LOW < HIGH, got {low:g} {high:g}", 2)
+    # on a terminal, say what is loading (20news takes a while), then erase it
+    live = not args.quiet and sys.stderr.isatty()
+    if live:
+        print(f"hoag-shine: loading {args.dataset} ...", end="", file=sys.stderr, flush=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            X, y = load_data(args.dataset, args.data_home, args.dataset_path)
+    finally:
+        if live:
+            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    _print_warnings(caught)
+    print(f"data set {args.dataset}: {X.shape[0]} samples, {X.shape[1]} features; split "
+          f"{TRAIN_FRACTION:.0%} training / {OUTER_FRACTION:.0%} outer / "
+          f"{1 - TRAIN_FRACTION - OUTER_FRACTION:.0%} held out (seed {args.seed})",
+          flush=True)
+    verbose = 0 if args.quiet else 1 + args.verbose
+    progress = ProgressPrinter(len(args.methods), args.max_iter, verbose=verbose)
+    rows, status = [], 0
+    params = dict(max_iter=args.max_iter, regularization=args.regularization,
+                  fit_intercept=not args.no_intercept,
+                  lambda_bounds=tuple(args.lambda_bounds),
+                  verbose=max(args.verbose - 1, 0))
+    try:
+        for row in iter_compare(X, y, args.methods, seed=args.seed, progress=progress,
+                                **params):
+            rows.append(row)
+    except KeyboardInterrupt:
+        status = 130
+        print(f"hoag-shine: interrupted; {len(rows)} of {len(args.methods)} methods "
+              "finished", file=sys.stderr)
+    except ValueError as exc:
+        raise CommandError(f"method {args.methods[len(rows)]}: {exc}") from exc
+    per_feature = args.regularization == "per-feature"
+    if rows:
+        print(format_table(rows, per_feature))
+        print(format_notes(rows))
+        print("columns:\n" + format_legend(per_feature))
+    if args.output:
+        meta = {
+            "command": ["hoag-shine", *argv], "version": __version__,
+            "dataset": args.dataset, "n_samples": X.shape[0], "n_features": X.shape[1],
+            "split": {"train": TRAIN_FRACTION, "outer": OUTER_FRACTION, "seed": args.seed},
+            "interrupted": status != 0}
+        try:
+            write_output(args.output, rows, meta)
+        except OSError as exc:
+            raise CommandError(f"--output {args.output}: {exc.strerror or exc}") from exc
+        print(f"results written to {args.output}")
+    return status
 
 
 def main(argv=None):
     """Entry point of the ``hoag-shine`` command.
 
-    Parses the options, loads the data set, runs :func:`compare` and prints
-    the table of :func:`format_table`.
+    Parses the options, loads the data set, runs :func:`iter_compare` with
+    progress on stderr and prints the table, why each method stopped, its
+    warnings and the legend of the columns. Expected errors give one line on
+    stderr and a non-zero status, never a traceback.
 
     Parameters
     ----------
@@ -169,33 +633,22 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status, 0 on success.
+        Exit status: 0 on success, 1 for a problem with the data, 2 for a
+        usage error (argparse exits by itself with 2), 130 when interrupted.
     """
-    parser = argparse.ArgumentParser(
-        prog="hoag-shine",
-        description="Tune the l2 strength of logistic regression by HOAG with each "
-                    "hypergradient method and compare the results.")
-    parser.add_argument("--dataset", default="breast_cancer",
-                        help="breast_cancer (default, ships with scikit-learn), 20news, "
-                             "or the path of a LIBSVM file")
-    parser.add_argument("--data-home", default=None,
-                        help="scikit-learn data home holding the 20news cache")
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
-                        choices=sorted(METHODS), metavar="METHOD",
-                        help=f"methods among {', '.join(sorted(METHODS))}")
-    parser.add_argument("--regularization", default="scalar",
-                        choices=["scalar", "per-feature"])
-    parser.add_argument("--max-iter", type=int, default=30, help="outer iterations")
-    parser.add_argument("--no-intercept", action="store_true")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split")
-    args = parser.parse_args(argv)
-    X, y = load_data(args.dataset, args.data_home)
-    print(f"data set {args.dataset}: {X.shape[0]} samples, {X.shape[1]} features")
-    rows = compare(X, y, args.methods, seed=args.seed, max_iter=args.max_iter,
-                   regularization=args.regularization,
-                   fit_intercept=not args.no_intercept)
-    print(format_table(rows))
-    return 0
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        args = build_parser().parse_args(argv)
+    _print_warnings(caught)
+    try:
+        return _run(args, argv)
+    except CommandError as exc:
+        print(f"hoag-shine: error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print("hoag-shine: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -125,6 +125,18 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         ``n_hvp``, ``time_forward``, ``time_backward``.
     n_features_in_ : int
         Number of features seen during fit.
+    C_ : ndarray of shape (n_hyper,)
+        Inverse strengths ``1 / alpha_``, the ``C`` of
+        :class:`sklearn.linear_model.LogisticRegression` (whose training loss
+        is also summed over samples).
+    stop_reason_ : str
+        Why the outer loop stopped, for instance "maximum number of
+        iterations reached" or "step below tol".
+    best_score_ : float
+        Validation score at ``log_alpha_`` in scikit-learn's higher-is-better
+        sign: minus the mean logistic loss per held-out sample (the outer
+        loss divided by the number of held-out samples, summed over the
+        folds with ``cv``).
 
     Examples
     --------
@@ -342,6 +354,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         n_features = X.shape[1]
         self.coef_ = w[:n_features].reshape(1, -1)
         self.intercept_ = np.array([w[-1] if self.fit_intercept else 0.0])
+        self.C_ = 1.0 / self.alpha_
+        self.stop_reason_ = result.message
+        self.best_score_ = -result.outer_loss / sum(loss.y.shape[0] for _, loss in folds)
         return self
 
     def _refit(self, X, y_pm, groups, result):

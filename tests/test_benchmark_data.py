@@ -233,3 +233,79 @@ def test_libsvm_pairs_real(name, shape, n_negative, n_positive):
     X, y = load_dataset(name, data_home=SHARED)
     check_format(X, y, *shape)
     assert np.sum(y < 0) == n_negative and np.sum(y > 0) == n_positive
+
+
+# -- one registry for hoag-shine and the benchmarks -----------------------------------
+
+
+def test_benchmarks_and_package_share_names_and_loaders():
+    from benchmarks.solvers import SOLVERS
+    from hoag_shine import METHODS
+    from hoag_shine import registry
+
+    assert set(registry.DATASETS) <= set(DATASETS)
+    for name in ("breast-cancer", "reuters", "adult", "libsvm-file"):
+        assert DATASETS[name] is registry.DATASETS[name]
+    # every hypergradient method the benchmarks run is spelled as in the package
+    hoag_solvers = {name for name, s in SOLVERS.items()
+                    if getattr(s, "keywords", {}).get("method") == name}
+    assert {"cg", "shine", "shine-opa", "shine-refine", "shine-pcg",
+            "jacobian-free"} <= hoag_solvers <= set(METHODS)
+
+
+def test_former_spellings_are_accepted_with_a_future_warning():
+    from hoag_shine.registry import METHOD_ALIASES, canonical_name
+
+    with pytest.warns(FutureWarning, match="now spelled 'breast-cancer'"):
+        X, y = load_dataset("breast_cancer")
+    assert X.shape == (569, 30)
+    with pytest.warns(FutureWarning, match="now spelled 'cg'"):
+        assert canonical_name("hoag-cg", ["cg"], METHOD_ALIASES, "method") == "cg"
+
+
+def test_a_path_names_a_libsvm_file(tmp_path):
+    X, y = small_problem()
+    path = write_libsvm(tmp_path / "mine.txt", X, y)
+    X_loaded, _ = load_dataset(str(path))
+    np.testing.assert_allclose(X_loaded.toarray(), X)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "holds no sample"),
+    ("not a libsvm file\n", "not a readable LIBSVM file"),
+    ("1 1:nan\n-1 1:2\n", "NaN or infinite feature values"),
+    ("1 1:1\n1 1:2\n", "two distinct labels, got 1"),
+    ("0 1:1\n1 1:2\n2 1:3\n", "two distinct labels, got 3"),
+])
+def test_unusable_libsvm_files_are_value_errors(tmp_path, text, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_dataset("libsvm-file", path=path)
+
+
+def test_package_20news_never_downloads(tmp_path, monkeypatch):
+    """The package's loader reads the cache only, whatever the network says."""
+    from hoag_shine import registry
+    import sklearn.datasets
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the package must not call scikit-learn's fetcher "
+                             "when the cache is absent")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups_vectorized", fail)
+    monkeypatch.delenv(DATA_HOME_ENV, raising=False)
+    with pytest.raises(DatasetNotFound, match="never|Put the cache files there"):
+        registry.load_20news(tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_package_honours_the_environment_data_home(tmp_path, monkeypatch):
+    from hoag_shine import registry
+
+    X, y = small_problem(labels=(-1, 1), n_samples=10, n_features=6)
+    write_libsvm(tmp_path / "libsvm" / "adult.trn.bz2", X, y, compress=True)
+    write_libsvm(tmp_path / "libsvm" / "adult.tst.bz2", X[:4], y[:4], compress=True)
+    monkeypatch.setenv(DATA_HOME_ENV, str(tmp_path))
+    X_loaded, _ = registry.load_dataset("adult")
+    assert X_loaded.shape == (14, 6)

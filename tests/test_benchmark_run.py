@@ -1,11 +1,13 @@
 """The benchmark runner and plotter, end to end on the quick configuration."""
 import csv
+import json
 
 import numpy as np
 import pytest
 
 from benchmarks import plot, run
 from benchmarks.solvers import SOLVERS
+from hoag_shine.registry import mean_log_loss
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +28,62 @@ def test_quick_run_writes_tidy_csv(quick_csv):
         times = [float(r["time"]) for r in mine]
         assert times == sorted(times) and times[0] > 0
         assert all(np.isfinite(float(r["heldout_loss"])) for r in mine)
-        assert len(mine) <= 10
-    hoag_rows = [r for r in rows if r["method"] == "hoag-cg"]
-    assert len(hoag_rows) == run.QUICK["max_iter"]
-    assert all(int(r["n_hvp"]) > 0 for r in hoag_rows)
-    assert quick_csv.with_suffix(".json").exists()
+        assert len(mine) <= run.QUICK["max_iter"]
+    cg_rows = [r for r in rows if r["method"] == "cg"]
+    assert len(cg_rows) >= 2 and all(int(r["n_hvp"]) > 0 for r in cg_rows)
+    meta = json.loads(quick_csv.with_suffix(".json").read_text())
+    assert meta["interrupted"] is False and meta["command"]["train_fraction"] == 0.5
 
 
-def test_heldout_loss_is_outside_timing_and_correct(quick_csv):
-    """The held-out loss recorded equals the mean logistic loss of the recorded model."""
+def test_quick_mode_says_its_split(capsys, tmp_path):
+    assert run.main(["--quick", "--methods", "grid-10", "--out",
+                     str(tmp_path / "q.csv")]) == 0
+    out, err = capsys.readouterr()
+    # 569 samples: 50% training, the rest halved
+    assert "outer part 142 samples, held-out part 143 samples (quick mode" in out
+    assert "[1/1 grid-10 seed 0]" in err and "elapsed" in err
+
+
+def test_interrupt_keeps_finished_runs(tmp_path, monkeypatch, capsys):
+    real = run.run_one
+
+    def run_one(X, y, dataset, method, seed, **kwargs):
+        if method == "shine":
+            raise KeyboardInterrupt
+        return real(X, y, dataset, method, seed, **kwargs)
+
+    monkeypatch.setattr(run, "run_one", run_one)
+    out = tmp_path / "partial.csv"
+    assert run.main(["--quick", "--methods", "cg", "shine", "--out", str(out)]) == 130
+    assert "interrupted; 1 of 2 runs finished and kept" in capsys.readouterr().err
+    with out.open() as f:
+        assert {r["method"] for r in csv.DictReader(f)} == {"cg"}
+    assert json.loads(out.with_suffix(".json").read_text())["interrupted"] is True
+
+
+def test_warnings_are_summarised_per_method(tmp_path, capsys):
+    """A box [2, 12] excludes breast cancer's optimum: HOAG ends at the bound and says so."""
+    from benchmarks import solvers
+    from functools import partial
+    solvers.SOLVERS["cg-boxed"] = partial(solvers.hoag, method="cg", lambda_bounds=(2, 12))
+    try:
+        assert run.main(["--quick", "--methods", "cg-boxed", "grid-10",
+                         "--out", str(tmp_path / "w.csv")]) == 0
+    finally:
+        del solvers.SOLVERS["cg-boxed"]
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("cg-boxed: ")]
+    assert len(lines) == 1 and "lower bound 2" in lines[0] and "1 time(s)" in lines[0]
+    meta = json.loads((tmp_path / "w.json").read_text())
+    assert sum(meta["warnings"]["cg-boxed"].values()) == 1
+
+
+def test_heldout_loss_is_the_mean_logistic_loss():
     X = np.array([[1.0, 0.0], [0.0, 2.0]])
     y = np.array([1.0, -1.0])
     coef = np.array([0.5, 0.25])
     expected = np.mean(np.log1p(np.exp(-y * (X @ coef + 0.1))))
-    assert run.heldout_loss(X, y, coef, 0.1) == pytest.approx(expected, rel=1e-12)
+    assert mean_log_loss(X, y, coef, 0.1) == pytest.approx(expected, rel=1e-12)
 
 
 def test_plot_and_summary(quick_csv, tmp_path):
@@ -52,16 +96,51 @@ def test_plot_and_summary(quick_csv, tmp_path):
         assert f"| {method} |" in text
     _, runs = plot.read_runs(quick_csv)
     table = {r["method"]: r for r in plot.summary(runs)}
-    assert table["hoag-cg"]["backward_ratio_to_cg"] == 1.0
+    assert table["cg"]["backward_ratio_to_cg"] == 1.0
 
 
-def test_time_to_target_and_best():
-    rows = [{"time": 1.0, "heldout_loss": 2.0}, {"time": 2.0, "heldout_loss": 1.005},
-            {"time": 3.0, "heldout_loss": 1.0}]
-    assert plot.time_to_target(rows, 1.0) == 2.0
-    assert plot.time_to_target(rows, 0.5) == np.inf
-    runs = {"a": {0: rows}, "b": {0: [{"time": 1.0, "heldout_loss": 0.9}]}}
+def test_former_method_names_in_old_files(tmp_path):
+    path = tmp_path / "old.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=run.COLUMNS)
+        writer.writeheader()
+        writer.writerow(dict.fromkeys(run.COLUMNS, "1") | {"dataset": "d",
+                                                          "method": "hoag-cg", "seed": 0})
+    _, runs = plot.read_runs(path)
+    assert set(runs) == {"cg"}
+
+
+def curve(*points):
+    return [{"time": t, "heldout_loss": v} for t, v in points]
+
+
+def test_time_to_target_is_when_the_run_stays_within_one_percent():
+    # touches the target at t=2, drifts away at t=3, comes back for good at t=5
+    drifting = curve((1, 2.0), (2, 1.005), (3, 1.5), (4, 1.02), (5, 1.009), (6, 1.0))
+    assert plot.time_to_target(drifting, 1.0) == 5
+    # touches the target, then drifts away for good: never reached
+    leaving = curve((1, 2.0), (2, 1.0), (3, 1.2), (4, 1.3))
+    assert plot.time_to_target(leaving, 1.0) == np.inf
+    # within from the first step
+    assert plot.time_to_target(curve((0.5, 1.001), (1, 1.0)), 1.0) == 0.5
+    assert plot.time_to_target(curve((1, 2.0)), 0.5) == np.inf
+    runs = {"a": {0: drifting}, "b": {0: curve((1.0, 0.9))}}
     assert plot.best_per_seed(runs) == {0: 0.9}
+
+
+def test_relative_gaps_are_not_clipped():
+    seeds = {0: curve((1, 1.0), (2, 1.0)), 1: curve((1, 2.0), (2, 1.5))}
+    t, lo, mid, hi = plot.median_curve(seeds, {0: 1.0, 1: 1.5})
+    np.testing.assert_array_equal(t, [1, 2])
+    np.testing.assert_allclose(mid, [(0 + 1 / 3) / 2, 0.0])
+    assert lo[1] == 0.0
+
+
+def test_one_colour_per_method():
+    colours = [plot.method_color(m) for m in SOLVERS]
+    assert len(set(colours)) == len(SOLVERS)
+    assert plot.method_color("shine") == plot.method_color("shine")
+    assert plot.method_color("not-registered") not in colours
 
 
 def test_every_registered_solver_runs_on_a_tiny_problem():

@@ -13,18 +13,15 @@ Examples
 >>> X.shape
 (18846, 130107)
 """
-from . import adult, breast_cancer, libsvm_file, news20, realsim, reuters
+from hoag_shine import registry
+
+from . import news20, realsim
 from ._base import (DATA_HOME_ENV, DataHome, DatasetNotFound, binarize_labels,
                     resolve_data_home)
 
-DATASETS = {
-    "20news": news20.load,
-    "real-sim": realsim.load,
-    "reuters": reuters.load,
-    "adult": adult.load,
-    "libsvm-file": libsvm_file.load,
-    "breast-cancer": breast_cancer.load,
-}
+#: the package's data sets (same names, same loaders), plus downloading for
+#: 20news and real-sim
+DATASETS = {**registry.DATASETS, "20news": news20.load, "real-sim": realsim.load}
 
 
 def load_dataset(name, data_home=None, **kwargs):
@@ -33,7 +30,8 @@ def load_dataset(name, data_home=None, **kwargs):
     Parameters
     ----------
     name : str
-        A key of :data:`DATASETS`.
+        A key of :data:`DATASETS` (or a former spelling, or the path of a
+        LIBSVM file).
     data_home : str or path-like, optional
         Explicit data home; else $HOAG_SHINE_DATA, else scikit-learn's
         convention ($SCIKIT_LEARN_DATA, else ~/scikit_learn_data).
@@ -46,9 +44,7 @@ def load_dataset(name, data_home=None, **kwargs):
     X : scipy.sparse.csr_matrix of float64, shape (n_samples, n_features)
     y : ndarray of float64 in {-1, +1}, shape (n_samples,)
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
-    return DATASETS[name](data_home=resolve_data_home(data_home), **kwargs)
+    return registry.load_dataset(name, data_home, registry=DATASETS, **kwargs)
 
 
 __all__ = ["DATASETS", "DATA_HOME_ENV", "DataHome", "DatasetNotFound",

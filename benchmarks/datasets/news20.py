@@ -1,27 +1,27 @@
 """20 newsgroups, vectorised by scikit-learn: 18,846 x 130,107, train and test stacked.
 
-Labels: -1 for the first ten groups (target < 10), +1 for the others.
+Labels: -1 for the first ten groups (target < 10), +1 for the others. The
+package reads scikit-learn's cache; this loader may first let scikit-learn
+download it.
 """
-import numpy as np
 from sklearn.datasets import fetch_20newsgroups_vectorized
 
-from ._base import (DatasetNotFound, HOW_TO_SET_DATA_HOME, as_csr,
-                    network_available, resolve_data_home)
+from hoag_shine.registry import NEWS20_CACHE_FILES as CACHE_FILES
+from hoag_shine.registry import load_20news
+
+from ._base import network_available, resolve_data_home
 
 # scikit-learn downloads the archive from this host
 SOURCE_HOST = "ndownloader.figshare.com"
-CACHE_FILES = ("20newsgroup_vectorized_py3.pkl", "20news-bydate_py3.pkz")
 
 
 def load(data_home=None, download=None):
-    """Load 20news through :func:`sklearn.datasets.fetch_20newsgroups_vectorized`.
+    """Load 20news, downloading scikit-learn's cache first when allowed and missing.
 
     Parameters
     ----------
     data_home : str or path-like, optional
-        See :func:`benchmarks.datasets.resolve_data_home`; scikit-learn's
-        cache is read from ``<data home>/scikit_learn_data`` when that
-        directory exists, else from the data home itself.
+        See :func:`hoag_shine.registry.resolve_data_home`.
     download : bool, optional
         Allow scikit-learn to download missing files. By default it may only
         when the data home was not chosen explicitly (argument or
@@ -33,23 +33,12 @@ def load(data_home=None, download=None):
     y : ndarray of float64 in {-1, +1}
     """
     home = resolve_data_home(data_home)
-    if download is None:
-        download = not home.explicit and network_available(SOURCE_HOST)
-    try:
-        if not download and not any((home.sklearn_home / name).is_file()
-                                    for name in CACHE_FILES):
-            # fail before scikit-learn creates directories in the data home
-            raise OSError("20Newsgroups dataset not found")
-        bunch = fetch_20newsgroups_vectorized(
-            subset="all", data_home=str(home.sklearn_home),
-            download_if_missing=download)
-    except OSError as exc:
-        raise DatasetNotFound(
-            f"20news: scikit-learn's 20 newsgroups cache ({' or '.join(CACHE_FILES)}) "
-            f"is not in {home.sklearn_home} (data home {home.path}, from "
-            f"{home.source}){'' if download else ' and downloading was not allowed'}. "
-            f"Put the cache files there, or run once with network access and no "
-            f"explicit data home so that scikit-learn downloads them. "
-            f"{HOW_TO_SET_DATA_HOME}") from exc
-    y = np.where(bunch.target < 10, -1.0, 1.0)
-    return as_csr(bunch.data), y
+    cached = any((home.sklearn_home / name).is_file() for name in CACHE_FILES)
+    if not cached:
+        if download is None:
+            download = not home.explicit and network_available(SOURCE_HOST)
+        if download:
+            print(f"downloading 20news into {home.sklearn_home} (once)", flush=True)
+            fetch_20newsgroups_vectorized(subset="all", data_home=str(home.sklearn_home),
+                                          download_if_missing=True)
+    return load_20news(home)
