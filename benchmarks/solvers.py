@@ -32,10 +32,12 @@ def hoag(X, y, train, outer, *, max_iter, budget, seed, observe, method, **param
                 "time_backward", "accepted")
 
     def callback(state):
-        observe({"time": state["time"], "log_alpha": float(np.mean(state["log_alpha"])),
-                 "outer_loss": state["outer_loss"], "coef": state["coef"],
-                 "intercept": state["intercept"], **{k: state[k] for k in counters}})
-        return state["time"] > budget
+        # the model the run would return now: its best trusted point so far
+        observe({"time": state["time"],
+                 "log_alpha": float(np.mean(state["best_log_alpha"])),
+                 "outer_loss": state["best_outer_loss"], "coef": state["best_coef"],
+                 "intercept": state["best_intercept"], **{k: state[k] for k in counters}})
+        return bool(state["time"] > budget)
 
     rows = np.r_[train, outer]
     split = [(np.arange(len(train)), np.arange(len(train), len(rows)))]

@@ -119,10 +119,16 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         Number of outer iterations (evaluations of the outer loss, rejected
         steps included).
     history_ : list of dict
-        One record per outer iteration: ``iteration``, ``time`` (cumulative
-        seconds, the callback excluded), ``log_alpha``, ``outer_loss``, ``grad``,
-        ``accepted``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
-        ``n_hvp``, ``time_forward``, ``time_backward``.
+        One record per evaluation of the outer loss: ``iteration``, ``time``
+        (cumulative seconds, the callback excluded), ``log_alpha``,
+        ``outer_loss`` (summed over the held-out samples), ``loss_estimate``
+        (corrected for the inexact inner solve), ``loss_uncertainty``,
+        ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
+        "uncertain", or "refresh" for a re-evaluation of the current point),
+        ``estimate`` (the hypergradient method used, e.g. "shine+cg10"),
+        ``radius``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
+        ``n_hvp``, ``time_forward``, ``time_backward``; a list of records that
+        ``pandas.DataFrame(history_)`` turns into a table.
     n_features_in_ : int
         Number of features seen during fit.
     C_ : ndarray of shape (n_hyper,)
@@ -130,8 +136,13 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         :class:`sklearn.linear_model.LogisticRegression` (whose training loss
         is also summed over samples).
     stop_reason_ : str
-        Why the outer loop stopped, for instance "maximum number of
-        iterations reached" or "step below tol".
+        Why the outer loop stopped: "tol" (the step of the loop's model fell
+        below ``tol`` or promised less than the loss resolution), "radius"
+        (no shorter step decreased the loss by more than its uncertainty),
+        "bounds" (the hypergradient pushes every strength against its
+        bound), "max_iter", "callback", or "not_finite" (the loss at
+        ``lambda_init`` is not finite); the messages are in
+        :data:`hoag_shine.outer.STOP_MESSAGES`.
     best_score_ : float
         Validation score at ``log_alpha_`` in scikit-learn's higher-is-better
         sign: minus the mean logistic loss per held-out sample (the outer
@@ -305,8 +316,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y):
         """The body of :meth:`fit`, which restores the previous state on failure."""
         bounds = self._check_params()
-        X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS,
-                             dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            # scikit-learn's finiteness check sums X, which overflows near 1e308
+            X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS,
+                                 dtype=np.float64)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y")
         if y_type != "binary":
@@ -354,9 +367,6 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         n_features = X.shape[1]
         self.coef_ = w[:n_features].reshape(1, -1)
         self.intercept_ = np.array([w[-1] if self.fit_intercept else 0.0])
-        self.C_ = 1.0 / self.alpha_
-        self.stop_reason_ = result.message
-        self.best_score_ = -result.outer_loss / sum(loss.y.shape[0] for _, loss in folds)
         return self
 
     def _refit(self, X, y_pm, groups, result):
@@ -487,7 +497,7 @@ def _warn_if_gave_up(result, bounds):
                            "loosen tolerance_init")
             break
     for reason in reasons:
-        warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=3)
+        warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=4)
 
 
 def _is_pair(value):

@@ -211,7 +211,7 @@ class _Run:
         if self.callback is not None:
             r0, b0 = results[0], best.results[0]
             # copies: the callback must not reach the warm-start state
-            stop = bool(self.callback(dict(
+            stop = _callback_says_stop(self.callback(dict(
                 rec, coef=np.array(r0.coef), intercept=r0.intercept,
                 best_log_alpha=np.array(best.lam), best_outer_loss=best.estimate.loss,
                 best_coef=np.array(b0.coef), best_intercept=b0.intercept)))
@@ -322,15 +322,18 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     trusted = [current]
     model = rule.new_model()
     reason = "callback" if run.record(current, "start", radius, current) else "max_iter"
-    pending = None  # (candidate, step, index of its record or None): to judge again
+    # (candidate, step, index of its record or None, whether the last re-solve
+    # failed to halve the uncertainty): a trial to judge again
+    pending = None
 
-    def refresh(level=None, reset_radius=False):
+    def refresh(level=None, reset_radius=False, reset_model=True):
         """Evaluate the current point again: tighter, maybe with a higher rung."""
         nonlocal current, model, radius
         if level is not None and level > run.level:
             run.level = level
-            # pairs shaped by the less accurate hypergradient are dropped
-            model = rule.new_model()
+            if reset_model:
+                # pairs shaped by the less accurate hypergradient are dropped
+                model = rule.new_model()
         if reset_radius:
             radius = max(radius, rule.initial_radius)
         current = trusted[-1] = run.evaluate(current.lam, current.states)
@@ -341,14 +344,19 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     while reason == "max_iter" and run.left:
         if pending is None:
             step = rule.propose(current.lam, current.grad, radius, bounds, model)
-            converged = step.model_length < tol or \
-                step.model_decrease <= test.rtol * abs(current.estimate.value)
+            # without curvature the size of the hypergradient says nothing
+            # about the distance to the optimum (on a plateau it is tiny):
+            # HOAG's first step has length 1 whatever that size
+            converged = step.model_length == 0.0 or len(model) > 0 and (
+                step.model_length < tol
+                or step.model_decrease <= test.rtol * abs(current.estimate.value))
             if (converged and run.level < run.top_level) or \
                     (radius < tol and not refreshed):
                 # a vanishing approximate hypergradient, or a radius that
                 # collapsed after failures, is no proof of an optimum: solve
                 # the current point again, with the most accurate rung
-                stop = refresh(run.top_level, reset_radius=not converged)
+                stop = refresh(run.top_level, reset_radius=not converged,
+                               reset_model=not converged)
                 refreshed, rejects = True, 0
                 reason = "callback" if stop else reason
                 continue
@@ -358,12 +366,14 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
                 reason = "bounds" if step.model_length == 0.0 and pushed.any() else (
                     "tol" if converged else "radius")
                 break
-            candidate, index = run.evaluate(step.target, current.states), None
+            candidate, index, stalled = run.evaluate(step.target, current.states), None, False
         else:
-            (candidate, step, index), pending = pending, None
+            (candidate, step, index, stalled), pending = pending, None
         s_step = candidate.lam - current.lam
         verdict = test.judge(current.estimate, candidate.estimate) \
             if candidate.finite else REJECT
+        if verdict == UNCERTAIN and stalled:
+            verdict = REJECT  # solving again does not reduce the doubt: not trusted
         if verdict == ACCEPT:
             ratio = (current.estimate.value - candidate.estimate.value) / step.predicted
             radius = rule.next_radius(radius, step.length(current.lam), ratio)
@@ -406,14 +416,31 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         elif verdict == UNCERTAIN:
             if candidate.estimate.uncertainty >= current.estimate.uncertainty:
                 # solve the candidate again, warm-started, and judge it again
-                pending = (run.evaluate(candidate.lam, candidate.states), step, None)
+                again = run.evaluate(candidate.lam, candidate.states)
+                pending = (again, step, None, _stalled(candidate, again))
             else:
+                before = current
                 reason = "callback" if refresh() else reason
                 refreshed = True
-                pending = (candidate, step, index)
+                pending = (candidate, step, index, _stalled(before, current))
+    if pending is not None and pending[2] is None:
+        # a re-solve that the budget left no time to judge
+        run.record(pending[0], UNCERTAIN, radius, _best(trusted))
     best = _best(trusted)
     return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
                       run.k, run.history, reason, STOP_MESSAGES[reason])
+
+
+def _callback_says_stop(answer):
+    """The callback's answer as a bool: None or a boolean, nothing else."""
+    if answer is None or isinstance(answer, (bool, np.bool_)):
+        return bool(answer)
+    raise TypeError(f"the callback must return None, True or False, got {answer!r}")
+
+
+def _stalled(before, after):
+    """Whether solving a point again failed to halve the uncertainty of its loss."""
+    return after.estimate.uncertainty > 0.5 * before.estimate.uncertainty
 
 
 def _best(trusted):
