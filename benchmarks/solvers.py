@@ -29,7 +29,7 @@ SEARCH_TOL = 1e-5
 def hoag(X, y, train, outer, *, max_iter, budget, seed, observe, method, **params):
     """HyperOptimizer with one held-out split (the outer part), no refit."""
     counters = ("n_inner_iter", "n_grad_evals", "n_hvp", "time_forward",
-                "time_backward", "accepted")
+                "time_backward", "accepted", "tolerance")
 
     def callback(state):
         # the model the run would return now: its best trusted point so far

@@ -487,7 +487,9 @@ def _warn_if_gave_up(result, bounds):
     if result.stop_reason == "max_iter":
         reasons.append(f"the outer loop stopped at max_iter={len(result.history)} "
                        "evaluations before its step fell below tol; raise max_iter")
-    if len(result.history) > 1 and np.array_equal(lam, result.history[0]["log_alpha"]):
+    tried = any(r["decision"] in ("reject", "uncertain") for r in result.history)
+    if tried and result.stop_reason != "bounds" \
+            and np.array_equal(lam, result.history[0]["log_alpha"]):
         reasons.append("no step decreased the outer loss by more than its uncertainty; "
                        "the strengths stayed at lambda_init")
     for r in result.results:
