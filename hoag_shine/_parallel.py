@@ -188,7 +188,7 @@ class StateFile:
     Attributes
     ----------
     path : str
-        File written by :func:`joblib.dump`.
+        Pickle file of the state.
     """
 
     path: str
@@ -269,10 +269,14 @@ def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, f
     """Worker side of :class:`FolderRunner`: read, evaluate, store the new state."""
     fold = joblib.load(fold_path, mmap_mode="r")
     if isinstance(state, StateFile):
-        state = joblib.load(state.path)
+        with open(state.path, "rb") as file:
+            state = pickle.load(file)
     result, new_state = evaluate_fold(fold, state, log_alpha, eps, options)
     path = os.path.join(folder, f"state-{uuid.uuid4().hex}.pkl")
-    joblib.dump(new_state, path)
+    # plain pickle: a state is read whole, and joblib's per-array
+    # bookkeeping costs more than the L-BFGS pairs of a small problem
+    with open(path, "wb") as file:
+        pickle.dump(new_state, file, protocol=pickle.HIGHEST_PROTOCOL)
     return slim(result), path
 
 
@@ -294,7 +298,7 @@ class DaskRunner(_Runner):
         self.fold_futures = client.scatter(list(folds), hash=False)
         self._issued = weakref.WeakValueDictionary()
         stack = ExitStack()
-        stack.callback(_cancel, client, self.fold_futures, self._issued)
+        stack.callback(_release, self.fold_futures, self._issued)
         super().__init__(folds, evaluate_fold, stack)
 
     def evaluate(self, log_alpha, eps, states, options):
@@ -335,11 +339,10 @@ def _second(pair):
     return pair[1]
 
 
-def _cancel(client, fold_futures, issued):
+def _release(fold_futures, issued):
     """Release the scattered splits and every state future still referenced."""
-    futures = list(fold_futures) + list(issued.values())
-    if futures and client.status == "running":
-        client.cancel(futures)
+    for future in list(fold_futures) + list(issued.values()):
+        future.release()
 
 
 def payload_nbytes(obj):
