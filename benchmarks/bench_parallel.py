@@ -3,7 +3,7 @@
 A k-fold :class:`~hoag_shine.HyperOptimizer` fit is timed sequentially, on
 loky with ``n_jobs`` workers and on a Dask ``LocalCluster`` of as many worker
 processes (one thread each), in the same process; the ratios are against
-the sequential fit. The workers are started before the timed fits (loky's
+the sequential fit (medians over ``--repeat`` fits). The workers are started before the timed fits (loky's
 and Dask's start-up is reported apart).
 
 Bytes moved per outer iteration are measured from pickled sizes (a counting
@@ -38,7 +38,7 @@ from hoag_shine import HeldOutCriterion, HyperOptimizer
 
 from ._common import (add_common_arguments, describe_data, describe_machine,
                       format_machine, format_table, limit_threads, load_from_args,
-                      thread_limit)
+                      median, thread_limit)
 
 MB = 2.0 ** 20
 
@@ -169,6 +169,8 @@ def main(argv=None):
     parser.add_argument("--method", default="shine")
     parser.add_argument("--max-iter", type=int, default=10)
     parser.add_argument("--n-workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="fits per backend; the median wall time is reported")
     parser.add_argument("--backends", nargs="+", default=["sequential", "loky", "dask"],
                         choices=["sequential", "threading", "loky", "dask"])
     args = parser.parse_args(argv)
@@ -190,7 +192,9 @@ def main(argv=None):
         for k in args.folds:
             reference = None
             for backend in ["sequential"] + [b for b in args.backends if b != "sequential"]:
-                clf, wall, rec, peak = timed_fit(X, y, k, args, backend)
+                runs = [timed_fit(X, y, k, args, backend) for _ in range(args.repeat)]
+                clf, _, rec, peak = runs[-1]
+                wall = median([run[1] for run in runs])
                 n_eval = len(rec.moved)
                 if backend == "sequential":
                     reference, seq_wall = clf, wall

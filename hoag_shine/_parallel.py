@@ -21,11 +21,17 @@ where a probe task of the active joblib backend runs:
   as a future, and the next task of that split is scheduled where its state
   and data are. Only the slimmed results come back to the parent.
 
+The last two measure each evaluation: when the splits' own work took less
+time than their round on the workers, the parent evaluates them itself, from
+the same states, until that takes longer than the workers' last round; small
+problems then cost what they cost sequentially.
+
 Handles returned in place of states (file handles, futures) keep their
 state alive while the caller references them; :meth:`close` releases every
 one of them together with the workers and the shipped data.
 """
 import dataclasses
+import math
 import os
 import pickle
 import shutil
@@ -34,6 +40,7 @@ import tempfile
 import uuid
 import weakref
 from contextlib import ExitStack
+from time import perf_counter
 
 import joblib
 from joblib import Parallel, delayed, effective_n_jobs
@@ -133,6 +140,54 @@ class _Runner:
         self._close()
 
 
+class _RemoteRunner(_Runner):
+    """Runner whose workers are other processes, which the parent can stand in for.
+
+    Handing a split to a worker costs a round trip; when the splits' own
+    work (as the workers measured it) took less time than the last round on
+    the workers, the next evaluations run in the parent, from the same
+    states, until they take longer than that round.
+    """
+
+    def __init__(self, folds, evaluate_fold, stack):
+        super().__init__(folds, evaluate_fold, stack)
+        self._seconds = {"workers": 0.0, "parent": math.inf}
+
+    def _in_parent(self):
+        return self._seconds["parent"] < self._seconds["workers"]
+
+    def evaluate(self, log_alpha, eps, states, options):
+        """Evaluate every split from its state, where that is faster.
+
+        Parameters
+        ----------
+        log_alpha : ndarray of shape (n_hyper,)
+            Strengths.
+        eps : float
+            Relative tolerance.
+        states : list of FoldState or state handles
+            One per split (only read).
+        options : dict
+            Keyword arguments of the split evaluation.
+
+        Returns
+        -------
+        list of (HypergradientResult, FoldState or state handle)
+            Slimmed result and new state of each split.
+        """
+        start = perf_counter()
+        if self._in_parent():
+            pairs = [self.evaluate_fold(fold, self.fetch(state), log_alpha, eps, options)
+                     for fold, state in zip(self.folds, states)]
+            pairs = [(slim(result), state) for result, state in pairs]
+            self._seconds["parent"] = perf_counter() - start
+        else:
+            pairs = self.remote(log_alpha, eps, states, options)
+            self._seconds["workers"] = perf_counter() - start
+            self._seconds["parent"] = sum(r.time_forward + r.time_backward for r, _ in pairs)
+        return pairs
+
+
 class InProcessRunner(_Runner):
     """Splits evaluated in the parent's process, in turn or on joblib's workers.
 
@@ -212,7 +267,7 @@ def _temp_root():
     return tempfile.gettempdir()
 
 
-class FolderRunner(_Runner):
+class FolderRunner(_RemoteRunner):
     """Process workers on this machine, sharing a temporary folder.
 
     Parameters
@@ -239,7 +294,26 @@ class FolderRunner(_Runner):
             joblib.dump(fold, path)
             self.fold_paths.append(path)
 
-    def evaluate(self, log_alpha, eps, states, options):
+    @staticmethod
+    def fetch(state):
+        """The state itself, read from its file when it is a handle.
+
+        Parameters
+        ----------
+        state : FoldState or StateFile
+            State or handle.
+
+        Returns
+        -------
+        FoldState
+            The state.
+        """
+        if isinstance(state, StateFile):
+            with open(state.path, "rb") as file:
+                return pickle.load(file)
+        return state
+
+    def remote(self, log_alpha, eps, states, options):
         """Evaluate every split on the workers from its state.
 
         Parameters
@@ -268,10 +342,8 @@ class FolderRunner(_Runner):
 def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, folder):
     """Worker side of :class:`FolderRunner`: read, evaluate, store the new state."""
     fold = joblib.load(fold_path, mmap_mode="r")
-    if isinstance(state, StateFile):
-        with open(state.path, "rb") as file:
-            state = pickle.load(file)
-    result, new_state = evaluate_fold(fold, state, log_alpha, eps, options)
+    result, new_state = evaluate_fold(fold, FolderRunner.fetch(state), log_alpha, eps,
+                                      options)
     path = os.path.join(folder, f"state-{uuid.uuid4().hex}.pkl")
     # plain pickle: a state is read whole, and joblib's per-array
     # bookkeeping costs more than the L-BFGS pairs of a small problem
@@ -280,7 +352,7 @@ def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, f
     return slim(result), path
 
 
-class DaskRunner(_Runner):
+class DaskRunner(_RemoteRunner):
     """Splits scattered to a Dask cluster, states kept there as futures.
 
     Parameters
@@ -301,7 +373,24 @@ class DaskRunner(_Runner):
         stack.callback(_release, self.fold_futures, self._issued)
         super().__init__(folds, evaluate_fold, stack)
 
-    def evaluate(self, log_alpha, eps, states, options):
+    @staticmethod
+    def fetch(state):
+        """The state itself, gathered from the cluster when it is a future.
+
+        Parameters
+        ----------
+        state : FoldState or distributed.Future
+            State or future.
+
+        Returns
+        -------
+        FoldState
+            The state.
+        """
+        from distributed import Future
+        return state.result() if isinstance(state, Future) else state
+
+    def remote(self, log_alpha, eps, states, options):
         """Evaluate every split where its data and state are.
 
         Parameters

@@ -25,6 +25,16 @@ from hoag_shine.methods import ConjugateGradient, Shine, get_method
 RTOL = 1e-10
 
 
+@pytest.fixture
+def on_workers(monkeypatch):
+    """Process and Dask runners keep the splits on their workers.
+
+    They otherwise evaluate small splits in the parent when that was faster,
+    a timing-based choice that the tests fix both ways.
+    """
+    monkeypatch.setattr(_parallel._RemoteRunner, "_in_parent", lambda self: False)
+
+
 def _data(sparse_X=False, seed=0):
     X, y = make_classification(150, 12, n_informative=5, random_state=seed)
     return (sparse.csr_matrix(X) if sparse_X else X), y
@@ -70,7 +80,7 @@ def _run(criterion, log_alphas, eps=1e-6):
 @pytest.mark.parametrize("sparse_X", [False, True])
 @pytest.mark.parametrize("method", ["shine", "shine-opa", "cg"])
 @pytest.mark.parametrize("backend", ["threading", "loky"])
-def test_backend_equals_sequential(backend, method, sparse_X):
+def test_backend_equals_sequential(backend, method, sparse_X, on_workers):
     X, y = _data(sparse_X)
     a = _fit(X, y, method)
     with parallel_config(backend=backend):
@@ -78,7 +88,7 @@ def test_backend_equals_sequential(backend, method, sparse_X):
     _assert_same_fit(a, b)
 
 
-def test_refit_false_uses_workers_fold_solutions():
+def test_refit_false_uses_workers_fold_solutions(on_workers):
     """Without refit the coefficients are the folds' mean, returned by the workers."""
     X, y = _data(seed=3)
     a = _fit(X, y, refit=False)
@@ -126,7 +136,7 @@ def test_explicit_n_jobs_one_runs_in_turn_inside_a_config():
 
 
 @pytest.mark.parametrize("backend", [None, "threading", "loky"])
-def test_states_stay_valid_and_method_override(backend):
+def test_states_stay_valid_and_method_override(backend, on_workers):
     """Re-evaluating from kept states gives the same numbers; ``method=`` is per call."""
     X, y = _data(seed=1)
     lams = [[0.0], [-0.5], [-1.0]]
@@ -168,7 +178,7 @@ def test_slim_keeps_every_field_but_the_memory():
     assert _parallel.payload_nbytes(light) < _parallel.payload_nbytes(full) / 3
 
 
-def test_loky_moves_handles_and_releases_files(tmp_path, monkeypatch):
+def test_loky_moves_handles_and_releases_files(tmp_path, monkeypatch, on_workers):
     """On process workers the states are small file handles, removed when dropped or closed."""
     monkeypatch.setattr(_parallel, "_temp_root", lambda: str(tmp_path))
     X, y = _data(seed=2)
@@ -187,6 +197,42 @@ def test_loky_moves_handles_and_releases_files(tmp_path, monkeypatch):
     crit.close()
     assert list(tmp_path.iterdir()) == []
     crit.close()  # twice is harmless
+
+
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+def test_switching_between_parent_and_workers(backend, monkeypatch, request):
+    """Evaluations alternating between the parent and the workers change no number."""
+    if backend == "dask":
+        request.getfixturevalue("dask_client")
+    calls = []
+
+    def alternate(self):
+        calls.append(len(calls) % 2 == 1)
+        return calls[-1]
+
+    monkeypatch.setattr(_parallel._RemoteRunner, "_in_parent", alternate)
+    X, y = _data(seed=5)
+    a = _fit(X, y, "shine-opa")
+    with parallel_config(backend=backend):
+        b = _fit(X, y, "shine-opa", n_jobs=2)
+    assert len(calls) == len(b.history_) >= 4
+    _assert_same_fit(a, b)
+
+
+def test_parent_stands_in_when_the_workers_were_slower():
+    """The first round goes to the workers; after a slow round, the parent evaluates."""
+    X, y = _data()
+    reference, _, _ = _run(_criterion(X, y, Shine()), [[0.0], [-0.5]])
+    with _criterion(X, y, Shine(), n_jobs=2) as crit:
+        _, states, _ = _run(crit, [[0.0]])
+        assert all(isinstance(s, _parallel.StateFile) for s in states)
+        # as measured after a round of 1 s for 0.1 s of work
+        crit._runner._seconds.update(workers=1.0, parent=0.1)
+        loss, grad, results, new_states = crit.evaluate(np.array([-0.5]), 1e-6, states)
+    assert all(type(s).__name__ == "FoldState" for s in new_states)
+    assert all("memory" not in r.inner for r in results)
+    np.testing.assert_allclose(loss, reference[1][0], rtol=RTOL)
+    np.testing.assert_allclose(grad, reference[1][1], rtol=1e-8)
 
 
 def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch):
@@ -231,7 +277,7 @@ def _n_scheduler_tasks(client, timeout=60.0):
 
 
 @pytest.mark.parametrize("sparse_X", [False, True])
-def test_dask_equals_sequential(dask_client, sparse_X):
+def test_dask_equals_sequential(dask_client, sparse_X, on_workers):
     X, y = _data(sparse_X)
     a = _fit(X, y, "shine-opa")
     with parallel_config(backend="dask"):
@@ -240,7 +286,7 @@ def test_dask_equals_sequential(dask_client, sparse_X):
     assert _n_scheduler_tasks(dask_client) == 0
 
 
-def test_dask_states_are_futures_on_the_workers(dask_client):
+def test_dask_states_are_futures_on_the_workers(dask_client, on_workers):
     distributed = pytest.importorskip("distributed")
     X, y = _data(seed=4)
     reference, _, _ = _run(_criterion(X, y, get_method("shine")), [[0.0], [-0.5]])
