@@ -3,8 +3,8 @@
 A k-fold :class:`~hoag_shine.HyperOptimizer` fit is timed sequentially, on
 loky with ``n_jobs`` workers and on a Dask ``LocalCluster`` of as many worker
 processes (one thread each), in the same process; the ratios are against
-the sequential fit (medians over ``--repeat`` fits). The workers are started before the timed fits (loky's
-and Dask's start-up is reported apart).
+the sequential fit (medians over ``--repeat`` fits). The workers are
+started before the timed fits (their start-up is reported apart).
 
 Bytes moved per outer iteration are measured from pickled sizes (a counting
 writer, so nothing is copied) of what crosses the process boundary on each

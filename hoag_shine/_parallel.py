@@ -177,8 +177,8 @@ class _RemoteRunner(_Runner):
         """
         start = perf_counter()
         if self._in_parent():
-            pairs = [self.evaluate_fold(fold, self.fetch(state), log_alpha, eps, options)
-                     for fold, state in zip(self.folds, states)]
+            pairs = [self.evaluate_fold(fold, state, log_alpha, eps, options)
+                     for fold, state in zip(self.folds, self.fetch(states))]
             pairs = [(slim(result), state) for result, state in pairs]
             self._seconds["parent"] = perf_counter() - start
         else:
@@ -295,23 +295,20 @@ class FolderRunner(_RemoteRunner):
             self.fold_paths.append(path)
 
     @staticmethod
-    def fetch(state):
-        """The state itself, read from its file when it is a handle.
+    def fetch(states):
+        """The states themselves, read from their files where they are handles.
 
         Parameters
         ----------
-        state : FoldState or StateFile
-            State or handle.
+        states : list of FoldState or StateFile
+            States or handles.
 
         Returns
         -------
-        FoldState
-            The state.
+        list of FoldState
+            The states.
         """
-        if isinstance(state, StateFile):
-            with open(state.path, "rb") as file:
-                return pickle.load(file)
-        return state
+        return [_read_state(state) for state in states]
 
     def remote(self, log_alpha, eps, states, options):
         """Evaluate every split on the workers from its state.
@@ -339,11 +336,18 @@ class FolderRunner(_RemoteRunner):
         return [(result, StateFile(path)) for result, path in out]
 
 
+def _read_state(state):
+    """A state, read from its file when it is a :class:`StateFile`."""
+    if isinstance(state, StateFile):
+        with open(state.path, "rb") as file:
+            return pickle.load(file)
+    return state
+
+
 def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, folder):
     """Worker side of :class:`FolderRunner`: read, evaluate, store the new state."""
     fold = joblib.load(fold_path, mmap_mode="r")
-    result, new_state = evaluate_fold(fold, FolderRunner.fetch(state), log_alpha, eps,
-                                      options)
+    result, new_state = evaluate_fold(fold, _read_state(state), log_alpha, eps, options)
     path = os.path.join(folder, f"state-{uuid.uuid4().hex}.pkl")
     # plain pickle: a state is read whole, and joblib's per-array
     # bookkeeping costs more than the L-BFGS pairs of a small problem
@@ -373,22 +377,20 @@ class DaskRunner(_RemoteRunner):
         stack.callback(_release, self.fold_futures, self._issued)
         super().__init__(folds, evaluate_fold, stack)
 
-    @staticmethod
-    def fetch(state):
-        """The state itself, gathered from the cluster when it is a future.
+    def fetch(self, states):
+        """The states themselves, gathered in one call where they are futures.
 
         Parameters
         ----------
-        state : FoldState or distributed.Future
-            State or future.
+        states : list of FoldState or distributed.Future
+            States or futures.
 
         Returns
         -------
-        FoldState
-            The state.
+        list of FoldState
+            The states.
         """
-        from distributed import Future
-        return state.result() if isinstance(state, Future) else state
+        return self.client.gather(list(states))
 
     def remote(self, log_alpha, eps, states, options):
         """Evaluate every split where its data and state are.
