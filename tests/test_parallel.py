@@ -235,6 +235,20 @@ def test_parent_stands_in_when_the_workers_were_slower():
     np.testing.assert_allclose(grad, reference[1][1], rtol=1e-8)
 
 
+def test_workers_on_another_host_get_everything_shipped(monkeypatch):
+    """Process workers whose host differs share no folder: each task carries its fold."""
+    monkeypatch.setattr(_parallel.socket, "gethostname", lambda: "parent-host")
+    X, y = _data(seed=6)
+    reference, _, _ = _run(_criterion(X, y, Shine()), [[0.0], [-0.5], [-1.0]])
+    with _criterion(X, y, Shine(), n_jobs=2) as crit:
+        got, states, results = _run(crit, [[0.0], [-0.5], [-1.0]])
+        assert isinstance(crit._runner, _parallel.InProcessRunner)
+    assert all(type(s).__name__ == "FoldState" and len(s.memory) > 0 for s in states)
+    for (loss, grad), (ref_loss, ref_grad) in zip(got, reference):
+        np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-8)
+
+
 def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(_parallel, "_temp_root", lambda: str(tmp_path))
     X, y = _data()
