@@ -3,8 +3,9 @@
 A k-fold :class:`~hoag_shine.HyperOptimizer` fit is timed sequentially, on
 loky with ``n_jobs`` workers and on a Dask ``LocalCluster`` of as many worker
 processes (one thread each), in the same process; the ratios are against
-the sequential fit (medians over ``--repeat`` fits). The workers are
-started before the timed fits (their start-up is reported apart).
+the sequential fit (medians over ``--repeat`` rounds of the backends). The
+workers are started by a small fit just before each timed fit (their
+start-up is reported apart).
 
 Bytes moved per outer iteration are measured from pickled sizes (a counting
 writer, so nothing is copied) of what crosses the process boundary on each
@@ -189,16 +190,24 @@ def main(argv=None):
         startup = start_workers(X, y, args, args.backends)
         print("start-up: " + ", ".join(f"{b} {s:.2f} s" for b, s in startup.items()))
         rows = []
+        backends = ["sequential"] + [b for b in args.backends if b != "sequential"]
         for k in args.folds:
-            reference = None
-            for backend in ["sequential"] + [b for b in args.backends if b != "sequential"]:
-                runs = [timed_fit(X, y, k, args, backend) for _ in range(args.repeat)]
-                clf, _, rec, peak = runs[-1]
-                wall = median([run[1] for run in runs])
+            # the repeats go round the backends, so that a change of the
+            # machine's load affects them alike
+            runs = {backend: [] for backend in backends}
+            for _ in range(args.repeat):
+                for backend in backends:
+                    # workers stay up between fits only a few minutes: restart them
+                    start_workers(X, y, args, [backend])
+                    runs[backend].append(timed_fit(X, y, k, args, backend))
+                    print(f"  k={k} {backend}: {runs[backend][-1][1]:.2f} s", flush=True)
+            reference, _, base, _ = runs["sequential"][-1]
+            seq_wall = median([run[1] for run in runs["sequential"]])
+            shipping = sum(base.baseline) / len(base.baseline)
+            for backend in backends:
+                clf, _, rec, peak = runs[backend][-1]
+                wall = median([run[1] for run in runs[backend]])
                 n_eval = len(rec.moved)
-                if backend == "sequential":
-                    reference, seq_wall = clf, wall
-                    shipping = sum(rec.baseline) / n_eval
                 gap = abs(clf.log_alpha_ - reference.log_alpha_).max()
                 rows.append([str(k), backend, str(clf.n_iter_), f"{wall:.2f}",
                              f"{wall / seq_wall:.2f}", f"{sum(rec.moved) / n_eval / MB:.3f}",
