@@ -152,9 +152,12 @@ class _RemoteRunner(_Runner):
     def __init__(self, folds, evaluate_fold, stack):
         super().__init__(folds, evaluate_fold, stack)
         self._seconds = {"workers": 0.0, "parent": math.inf}
+        self._rounds = 0
 
     def _in_parent(self):
-        return self._seconds["parent"] < self._seconds["workers"]
+        # the first round also pays for loading the splits on the workers:
+        # it says nothing about the next ones
+        return self._rounds > 1 and self._seconds["parent"] < self._seconds["workers"]
 
     def evaluate(self, log_alpha, eps, states, options):
         """Evaluate every split from its state, where that is faster.
@@ -183,6 +186,7 @@ class _RemoteRunner(_Runner):
             self._seconds["parent"] = perf_counter() - start
         else:
             pairs = self.remote(log_alpha, eps, states, options)
+            self._rounds += 1
             self._seconds["workers"] = perf_counter() - start
             self._seconds["parent"] = sum(r.time_forward + r.time_backward for r, _ in pairs)
         return pairs
@@ -310,6 +314,12 @@ class FolderRunner(_RemoteRunner):
         """
         return [_read_state(state) for state in states]
 
+    def _stored(self, state):
+        """A handle for a state with a memory that the parent holds, else the state."""
+        if isinstance(state, StateFile) or state.memory is None:
+            return state
+        return StateFile(_write_state(state, self.folder))
+
     def remote(self, log_alpha, eps, states, options):
         """Evaluate every split on the workers from its state.
 
@@ -329,11 +339,22 @@ class FolderRunner(_RemoteRunner):
         list of (HypergradientResult, StateFile)
             Slimmed result and handle of the new state of each split.
         """
+        stored = [self._stored(state) for state in states]  # alive until the tasks end
         out = self.parallel(
             delayed(_evaluate_stored)(self.evaluate_fold, path, state, log_alpha, eps,
                                       options, self.folder)
-            for path, state in zip(self.fold_paths, states))
+            for path, state in zip(self.fold_paths, stored))
         return [(result, StateFile(path)) for result, path in out]
+
+
+def _write_state(state, folder):
+    """Pickle ``state`` to a new file of ``folder``; return the file's path."""
+    path = os.path.join(folder, f"state-{uuid.uuid4().hex}.pkl")
+    # plain pickle: a state is read whole, and joblib's per-array
+    # bookkeeping costs more than the L-BFGS pairs of a small problem
+    with open(path, "wb") as file:
+        pickle.dump(state, file, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
 
 
 def _read_state(state):
@@ -348,12 +369,7 @@ def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, f
     """Worker side of :class:`FolderRunner`: read, evaluate, store the new state."""
     fold = joblib.load(fold_path, mmap_mode="r")
     result, new_state = evaluate_fold(fold, _read_state(state), log_alpha, eps, options)
-    path = os.path.join(folder, f"state-{uuid.uuid4().hex}.pkl")
-    # plain pickle: a state is read whole, and joblib's per-array
-    # bookkeeping costs more than the L-BFGS pairs of a small problem
-    with open(path, "wb") as file:
-        pickle.dump(new_state, file, protocol=pickle.HIGHEST_PROTOCOL)
-    return slim(result), path
+    return slim(result), _write_state(new_state, folder)
 
 
 class DaskRunner(_RemoteRunner):

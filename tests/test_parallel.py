@@ -16,6 +16,7 @@ from joblib import parallel_config
 from scipy import sparse
 from sklearn.datasets import make_classification
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from hoag_shine import HeldOutCriterion, HyperOptimizer, InnerProblem
 from hoag_shine import _parallel
@@ -23,6 +24,13 @@ from hoag_shine.datafit import LogisticLoss
 from hoag_shine.methods import ConjugateGradient, Shine, get_method
 
 RTOL = 1e-10
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """BLAS on one thread here as in the workers, so that both sum in the same order."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture
@@ -220,19 +228,28 @@ def test_switching_between_parent_and_workers(backend, monkeypatch, request):
 
 
 def test_parent_stands_in_when_the_workers_were_slower():
-    """The first round goes to the workers; after a slow round, the parent evaluates."""
+    """The first two rounds go to the workers; after a slow round, the parent evaluates."""
     X, y = _data()
-    reference, _, _ = _run(_criterion(X, y, Shine()), [[0.0], [-0.5]])
+    lams = [[0.0], [-0.5], [-1.0], [-1.5]]
+    reference, _, _ = _run(_criterion(X, y, Shine()), lams)
     with _criterion(X, y, Shine(), n_jobs=2) as crit:
-        _, states, _ = _run(crit, [[0.0]])
+        states = crit.initial_state(np.array(lams[0]))
+        for lam in lams[:2]:
+            _, _, _, states = crit.evaluate(np.array(lam), 1e-6, states)
+            assert all(isinstance(s, _parallel.StateFile) for s in states)
+            # as measured after a round of 1 s for 0.1 s of work
+            crit._runner._seconds.update(workers=1.0, parent=0.1)
+        loss, grad, results, states = crit.evaluate(np.array(lams[2]), 1e-6, states)
+        assert all(type(s).__name__ == "FoldState" for s in states)
+        assert all("memory" not in r.inner for r in results)
+        np.testing.assert_allclose(loss, reference[2][0], rtol=RTOL)
+        np.testing.assert_allclose(grad, reference[2][1], rtol=1e-8)
+        # back to the workers: the parent's states are written for them
+        crit._runner._seconds.update(workers=0.1, parent=1.0)
+        loss, grad, _, states = crit.evaluate(np.array(lams[3]), 1e-6, states)
         assert all(isinstance(s, _parallel.StateFile) for s in states)
-        # as measured after a round of 1 s for 0.1 s of work
-        crit._runner._seconds.update(workers=1.0, parent=0.1)
-        loss, grad, results, new_states = crit.evaluate(np.array([-0.5]), 1e-6, states)
-    assert all(type(s).__name__ == "FoldState" for s in new_states)
-    assert all("memory" not in r.inner for r in results)
-    np.testing.assert_allclose(loss, reference[1][0], rtol=RTOL)
-    np.testing.assert_allclose(grad, reference[1][1], rtol=1e-8)
+    np.testing.assert_allclose(loss, reference[3][0], rtol=RTOL)
+    np.testing.assert_allclose(grad, reference[3][1], rtol=1e-8)
 
 
 def test_workers_on_another_host_get_everything_shipped(monkeypatch):
