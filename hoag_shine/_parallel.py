@@ -21,10 +21,10 @@ where a probe task of the active joblib backend runs:
   as a future, and the next task of that split is scheduled where its state
   and data are. Only the slimmed results come back to the parent.
 
-The last two measure each evaluation: when the splits' own work took less
-time than their round on the workers, the parent evaluates them itself, from
-the same states, until that takes longer than the workers' last round; small
-problems then cost what they cost sequentially.
+The last two measure each evaluation after the first two: when the splits'
+own work took less time than their round on the workers, the parent
+evaluates them itself, from the same states, until that takes longer than
+the workers' last round.
 
 Handles returned in place of states (file handles, futures) keep their
 state alive while the caller references them; :meth:`close` releases every
@@ -146,7 +146,8 @@ class _RemoteRunner(_Runner):
     Handing a split to a worker costs a round trip; when the splits' own
     work (as the workers measured it) took less time than the last round on
     the workers, the next evaluations run in the parent, from the same
-    states, until they take longer than that round.
+    states, until they take longer than that round. The first two rounds
+    run on the workers whatever they cost.
     """
 
     def __init__(self, folds, evaluate_fold, stack):
