@@ -2,8 +2,8 @@
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
 
+from ._parallel import make_runner
 from .hypergradient import solve_and_differentiate
 
 
@@ -36,8 +36,11 @@ class FoldState:
 class HeldOutCriterion:
     """Sum over splits of the logistic loss of the inner solution on held-out data.
 
-    Its hypergradient is the sum of the splits' hypergradients; splits are
-    evaluated in parallel through joblib when ``n_jobs`` asks for it.
+    Its hypergradient is the sum of the splits' hypergradients. The splits
+    are evaluated through joblib following scikit-learn's ``n_jobs``
+    convention; the workers, the split data shipped to them and the
+    warm-start states they keep are set up at the first evaluation and
+    released by :meth:`close` (or on leaving a ``with`` block).
 
     Parameters
     ----------
@@ -54,7 +57,39 @@ class HeldOutCriterion:
         Start each inner solve from the previous step's L-BFGS memory, its
         pairs shifted to the new strengths (see :meth:`LBFGSMemory.shifted`).
     n_jobs : int, optional
-        Number of joblib workers over the splits.
+        Number of joblib workers over the splits; None defers to the active
+        :func:`joblib.parallel_config` (one worker outside any), whose
+        backend runs the splits: with one worker they run in turn in this
+        process, on the threading backend in its threads, on process
+        backends (loky) in workers that read the splits from a temporary
+        folder written once, and on Dask's distributed scheduler where the
+        splits were scattered once.
+
+    Notes
+    -----
+    The states returned by :meth:`initial_state` and :meth:`evaluate` are
+    :class:`FoldState` objects when the splits run in this process, and
+    small handles otherwise (a file of the temporary folder, a Dask future)
+    whose state stays next to the workers; each handle keeps its state alive
+    while it is referenced, so an evaluation can be repeated from any state
+    still held. :meth:`close` releases them all: states obtained before it
+    must not be evaluated after it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from hoag_shine import HeldOutCriterion, InnerProblem
+    >>> from hoag_shine.datafit import LogisticLoss
+    >>> from hoag_shine.methods import get_method
+    >>> X, y = make_classification(90, 4, random_state=0)
+    >>> y = 2.0 * y - 1
+    >>> folds = [(InnerProblem.from_data(X[:60], y[:60]), LogisticLoss(X[60:], y[60:]))]
+    >>> with HeldOutCriterion(folds, get_method("cg")) as criterion:
+    ...     states = criterion.initial_state(np.zeros(1))
+    ...     loss, grad, results, states = criterion.evaluate(np.zeros(1), 1e-6, states)
+    >>> grad.shape
+    (1,)
     """
 
     def __init__(self, folds, method, *, memory_size=None, max_inner_iter=1000,
@@ -65,6 +100,23 @@ class HeldOutCriterion:
         self.max_inner_iter = max_inner_iter
         self.warm_start_memory = warm_start_memory
         self.n_jobs = n_jobs
+        self._runner = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        """Release the workers, the shipped split data and every state handle.
+
+        Calling it again, or before any evaluation, does nothing; the next
+        evaluation sets the workers up anew (from :meth:`initial_state`).
+        """
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
 
     def initial_state(self, log_alpha):
         """Cold-start state at strengths ``log_alpha``: ``w = 0``, empty memory.
@@ -98,8 +150,9 @@ class HeldOutCriterion:
         eps : float
             Relative tolerance of the inner solves (relative to each split's
             initial gradient norm) and of iterative backward solvers.
-        states : list of FoldState
-            Warm-start states, one per split (not modified).
+        states : list of FoldState or state handles
+            Warm-start states, one per split, from :meth:`initial_state` or
+            an earlier evaluation (not modified, and still valid after).
         outer_step : tuple of int, optional
             ``(iteration, max_iter)`` of the outer loop, passed to the
             method's forward hook.
@@ -115,21 +168,18 @@ class HeldOutCriterion:
         grad : ndarray of shape (n_hyper,)
             Summed hypergradient.
         results : list of HypergradientResult
-            One per split.
-        new_states : list of FoldState
+            One per split. When the splits run in other processes, their
+            ``inner`` lacks the L-BFGS ``memory`` and ``inverse_hessian``,
+            which stay with the workers; every other field is complete.
+        new_states : list of FoldState or state handles
             States to warm-start the next evaluation from.
         """
-        options = dict(method=self.method if method is None else method, memory_size=self.memory_size,
-                       max_inner_iter=self.max_inner_iter,
+        if self._runner is None:
+            self._runner = make_runner(self.folds, self.n_jobs, _evaluate_fold)
+        options = dict(method=self.method if method is None else method,
+                       memory_size=self.memory_size, max_inner_iter=self.max_inner_iter,
                        warm_start_memory=self.warm_start_memory, outer_step=outer_step)
-        if len(self.folds) == 1 or self.n_jobs in (None, 1):
-            pairs = [_evaluate_fold(f, s, log_alpha, eps, **options)
-                     for f, s in zip(self.folds, states)]
-        else:
-            # a module-level task ships one fold to each worker, not all of them
-            pairs = Parallel(n_jobs=self.n_jobs)(
-                delayed(_evaluate_fold)(f, s, log_alpha, eps, **options)
-                for f, s in zip(self.folds, states))
+        pairs = self._runner.evaluate(log_alpha, eps, states, options)
         results = [r for r, _ in pairs]
         loss = sum(r.outer_loss for r in results)
         grad = np.sum([r.grad for r in results], axis=0)
@@ -145,15 +195,15 @@ def _warm_memory(problem, state, log_alpha, warm_start_memory):
     return state.memory.shifted(delta)
 
 
-def _evaluate_fold(fold, state, log_alpha, eps, *, method, memory_size, max_inner_iter,
-                   warm_start_memory, outer_step):
+def _evaluate_fold(fold, state, log_alpha, eps, options):
     """Forward and backward pass on one split, warm-started from ``state``."""
     problem, outer = fold
+    warm_start_memory = options["warm_start_memory"]
     result = solve_and_differentiate(
-        problem, outer, log_alpha, method, w0=state.w,
+        problem, outer, log_alpha, options["method"], w0=state.w,
         memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
-        inner_tol=eps * state.grad_norm0, max_iter=max_inner_iter,
-        memory_size=memory_size, q0=state.q, backward_tol=eps, outer_step=outer_step,
-        warn=False)
+        inner_tol=eps * state.grad_norm0, max_iter=options["max_inner_iter"],
+        memory_size=options["memory_size"], q0=state.q, backward_tol=eps,
+        outer_step=options["outer_step"], warn=False)
     memory = result.inner.memory if warm_start_memory else None
     return result, FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)

@@ -89,8 +89,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     cv : int, cross-validation splitter or iterable, default=None
         When given, the outer loss is the sum of the folds' held-out losses.
     n_jobs : int, default=None
-        Number of joblib workers evaluating the folds in parallel; None or 1
-        (or a single split) evaluates them in turn.
+        Number of joblib workers evaluating the folds in parallel; None
+        defers to the active :func:`joblib.parallel_config` (one worker
+        outside any), whose backend -- threading, loky, Dask, ... -- runs
+        the folds. The workers and the fold data are set up once per fit
+        and released at its end.
     refit : bool, default=True
         Refit on all of ``X`` at the chosen strengths. Otherwise ``coef_`` is
         the inner solution of the split (averaged over folds with ``cv``).
@@ -346,11 +349,12 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             folds, method, memory_size=self.memory_size,
             max_inner_iter=self.inner_max_iter,
             warm_start_memory=self.warm_start_memory, n_jobs=self.n_jobs)
-        result = hoag(criterion, lam0.copy(), max_iter=self.max_iter, tol=self.tol,
-                      bounds=tuple(bounds), tolerance_init=self.tolerance_init,
-                      tolerance_decrease=self.tolerance_decrease,
-                      tolerance_factor=self.tolerance_factor, callback=self.callback,
-                      verbose=self.verbose, escalation=BackwardEscalation(method))
+        with criterion:  # releases the workers and the fold data, also on error
+            result = hoag(criterion, lam0.copy(), max_iter=self.max_iter, tol=self.tol,
+                          bounds=tuple(bounds), tolerance_init=self.tolerance_init,
+                          tolerance_decrease=self.tolerance_decrease,
+                          tolerance_factor=self.tolerance_factor, callback=self.callback,
+                          verbose=self.verbose, escalation=BackwardEscalation(method))
         _warn_if_gave_up(result, bounds)
         self.log_alpha_ = result.log_alpha
         self.alpha_ = np.exp(result.log_alpha)

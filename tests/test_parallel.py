@@ -1,0 +1,342 @@
+"""Folds on joblib's backends: same results as the sequential run, states kept by the workers.
+
+Every backend is compared with the sequential fit of the same estimator, the
+reference of the folds' arithmetic, to 1e-10. The Dask tests start their own
+``LocalCluster`` (two worker processes) and are skipped only when
+``distributed`` cannot be imported.
+"""
+import dataclasses
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from joblib import parallel_config
+from scipy import sparse
+from sklearn.datasets import make_classification
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+from hoag_shine import HeldOutCriterion, HyperOptimizer, InnerProblem
+from hoag_shine import _parallel
+from hoag_shine.datafit import LogisticLoss
+from hoag_shine.methods import ConjugateGradient, Shine, get_method
+
+RTOL = 1e-10
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """BLAS on one thread here as in the workers, so that both sum in the same order."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture
+def on_workers(monkeypatch):
+    """Process and Dask runners keep the splits on their workers.
+
+    They otherwise evaluate small splits in the parent when that was faster,
+    a timing-based choice that the tests fix both ways.
+    """
+    monkeypatch.setattr(_parallel._RemoteRunner, "_in_parent", lambda self: False)
+
+
+def _data(sparse_X=False, seed=0):
+    X, y = make_classification(150, 12, n_informative=5, random_state=seed)
+    return (sparse.csr_matrix(X) if sparse_X else X), y
+
+
+def _fit(X, y, method="shine", **params):
+    # without the refit, coef_ is the mean of the folds' solutions, the
+    # workers' own output; the refit, done in the parent to a relative
+    # 1e-8, would blur a last-bit difference between them to that level
+    params = dict(dict(cv=3, max_iter=6, refit=False), **params)
+    return HyperOptimizer(method, **params).fit(X, y)
+
+
+def _assert_same_fit(a, b):
+    np.testing.assert_allclose(b.log_alpha_, a.log_alpha_, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=RTOL, atol=1e-14)
+    np.testing.assert_allclose([r["outer_loss"] for r in b.history_],
+                               [r["outer_loss"] for r in a.history_], rtol=RTOL)
+    np.testing.assert_allclose(np.array([r["grad"] for r in b.history_]),
+                               np.array([r["grad"] for r in a.history_]), rtol=1e-8,
+                               atol=1e-12)
+    assert [r["n_inner_iter"] for r in b.history_] == [r["n_inner_iter"] for r in a.history_]
+
+
+def _criterion(X, y, method, n_jobs=None, n_splits=3):
+    y_pm = np.where(y == 1, 1.0, -1.0)
+    splits = StratifiedKFold(n_splits).split(X, y)
+    folds = [(InnerProblem.from_data(X[tr], y_pm[tr], None, True),
+              LogisticLoss(X[te], y_pm[te], True)) for tr, te in splits]
+    return HeldOutCriterion(folds, method, n_jobs=n_jobs)
+
+
+def _run(criterion, log_alphas, eps=1e-6):
+    """Evaluate along ``log_alphas`` from the accepted states; return losses and grads."""
+    states = criterion.initial_state(np.array(log_alphas[0]))
+    out = []
+    for lam in log_alphas:
+        loss, grad, results, states = criterion.evaluate(np.array(lam), eps, states)
+        out.append((loss, grad))
+    return out, states, results
+
+
+# -- equality with the sequential fit ---------------------------------------------
+
+
+@pytest.mark.parametrize("sparse_X", [False, True])
+@pytest.mark.parametrize("method", ["shine", "shine-opa", "cg"])
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_backend_equals_sequential(backend, method, sparse_X, on_workers):
+    X, y = _data(sparse_X)
+    a = _fit(X, y, method)
+    with parallel_config(backend=backend):
+        b = _fit(X, y, method, n_jobs=2)
+    _assert_same_fit(a, b)
+
+
+def test_refit_starts_from_the_workers_fold_solutions(on_workers):
+    """The refit's warm start, the folds' mean, comes back from the workers."""
+    X, y = _data(seed=3)
+    a = _fit(X, y, refit=True)
+    b = _fit(X, y, refit=True, n_jobs=2)
+    np.testing.assert_allclose(b.log_alpha_, a.log_alpha_, rtol=RTOL, atol=0)
+    # both refits stop at a gradient norm below 1e-8 of the initial one
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-6)
+
+
+# -- n_jobs=None follows the active joblib configuration --------------------------
+
+
+class _RecordingShine(Shine):
+    """SHINE that records the thread of every backward pass."""
+
+    def __init__(self, threads):
+        self.threads = threads
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        self.threads.append(threading.current_thread().name)
+        return super().solve(hessian, rhs, inverse_hessian, q0, tol)
+
+
+def test_n_jobs_none_follows_parallel_config():
+    X, y = _data()
+    outside = []
+    _fit(X, y, _RecordingShine(outside), max_iter=3)
+    assert outside and set(outside) == {threading.main_thread().name}
+    inside = []
+    with parallel_config(backend="threading", n_jobs=2):
+        b = _fit(X, y, _RecordingShine(inside), max_iter=3)
+    assert len(inside) == len(outside) == 3 * len(b.history_)
+    assert threading.main_thread().name not in inside
+    assert all(name != threading.current_thread().name for name in inside)
+    _assert_same_fit(_fit(X, y, max_iter=3), b)
+
+
+def test_explicit_n_jobs_one_runs_in_turn_inside_a_config():
+    X, y = _data()
+    threads = []
+    with parallel_config(backend="threading", n_jobs=2):
+        _fit(X, y, _RecordingShine(threads), max_iter=2, n_jobs=1)
+    assert set(threads) == {threading.main_thread().name}
+
+
+# -- the criterion's contract: states stay valid, method override, lifetime --------
+
+
+@pytest.mark.parametrize("backend", [None, "threading", "loky"])
+def test_states_stay_valid_and_method_override(backend, on_workers):
+    """Re-evaluating from kept states gives the same numbers; ``method=`` is per call."""
+    X, y = _data(seed=1)
+    lams = [[0.0], [-0.5], [-1.0]]
+    reference, _, _ = _run(_criterion(X, y, Shine()), lams)
+    with parallel_config(backend=backend or "sequential"), \
+            _criterion(X, y, Shine(), n_jobs=None if backend is None else 2) as crit:
+        states0 = crit.initial_state(np.array([0.0]))
+        _, _, _, states1 = crit.evaluate(np.array([0.0]), 1e-6, states0)
+        loss_a, grad_a, _, states_a = crit.evaluate(np.array([-0.5]), 1e-6, states1)
+        # a rejected step: evaluate elsewhere from states1, then again from states1
+        crit.evaluate(np.array([2.0]), 1e-6, states1)
+        loss_b, grad_b, _, _ = crit.evaluate(np.array([-0.5]), 1e-6, states1)
+        np.testing.assert_allclose(loss_a, reference[1][0], rtol=RTOL)
+        np.testing.assert_allclose(grad_a, reference[1][1], rtol=1e-8)
+        assert loss_b == loss_a and np.array_equal(grad_b, grad_a)
+        # the same point with another backward pass, for this evaluation only
+        cg = ConjugateGradient(tol=1e-12)
+        _, grad_cg, _, _ = crit.evaluate(np.array([-0.5]), 1e-6, states1, method=cg)
+        _, grad_again, _, _ = crit.evaluate(np.array([-0.5]), 1e-6, states1)
+    with _criterion(X, y, Shine()) as seq:
+        _, _, _, s1 = seq.evaluate(np.array([0.0]), 1e-6, seq.initial_state(np.array([0.0])))
+        _, grad_seq_cg, _, _ = seq.evaluate(np.array([-0.5]), 1e-6, s1, method=cg)
+    np.testing.assert_allclose(grad_cg, grad_seq_cg, rtol=1e-8)
+    assert not np.allclose(grad_cg, grad_a, rtol=1e-6)
+    assert np.array_equal(grad_again, grad_a)
+
+
+def test_slim_keeps_every_field_but_the_memory():
+    X, y = _data()
+    with _criterion(X, y, Shine()) as crit:
+        _, _, (full, *_), _ = crit.evaluate(
+            np.array([0.0]), 1e-6, crit.initial_state(np.array([0.0])))
+    light = _parallel.slim(full)
+    for field in dataclasses.fields(full):
+        if field.name != "inner":
+            assert getattr(light, field.name) is getattr(full, field.name)
+    assert set(full.inner) - set(light.inner) == {"memory", "inverse_hessian"}
+    assert all(light.inner[key] is full.inner[key] for key in light.inner)
+    assert _parallel.payload_nbytes(light) < _parallel.payload_nbytes(full) / 3
+
+
+def test_loky_moves_handles_and_releases_files(tmp_path, monkeypatch, on_workers):
+    """On process workers the states are small file handles, removed when dropped or closed."""
+    monkeypatch.setattr(_parallel, "_temp_root", lambda: str(tmp_path))
+    X, y = _data(seed=2)
+    crit = _criterion(X, y, Shine(), n_jobs=2)
+    _, states, results = _run(crit, [[0.0], [-0.5]])
+    assert all(isinstance(s, _parallel.StateFile) for s in states)
+    assert all(os.path.isfile(s.path) for s in states)
+    assert all("memory" not in r.inner and r.inner.success is not None for r in results)
+    assert all(_parallel.payload_nbytes(s) < 300 for s in states)
+    (folder,) = tmp_path.iterdir()
+    n_files = len(list(folder.iterdir()))
+    paths = [s.path for s in states]
+    del states
+    assert not any(os.path.exists(p) for p in paths)
+    assert len(list(folder.iterdir())) == n_files - 3
+    crit.close()
+    assert list(tmp_path.iterdir()) == []
+    crit.close()  # twice is harmless
+
+
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+def test_switching_between_parent_and_workers(backend, monkeypatch, request):
+    """Evaluations alternating between the parent and the workers change no number."""
+    if backend == "dask":
+        request.getfixturevalue("dask_client")
+    calls = []
+
+    def alternate(self):
+        calls.append(len(calls) % 2 == 1)
+        return calls[-1]
+
+    monkeypatch.setattr(_parallel._RemoteRunner, "_in_parent", alternate)
+    X, y = _data(seed=5)
+    a = _fit(X, y, "shine-opa")
+    with parallel_config(backend=backend):
+        b = _fit(X, y, "shine-opa", n_jobs=2)
+    assert len(calls) == len(b.history_) >= 4
+    _assert_same_fit(a, b)
+
+
+def test_parent_stands_in_when_the_workers_were_slower():
+    """The first two rounds go to the workers; after a slow round, the parent evaluates."""
+    X, y = _data()
+    lams = [[0.0], [-0.5], [-1.0], [-1.5]]
+    reference, _, _ = _run(_criterion(X, y, Shine()), lams)
+    with _criterion(X, y, Shine(), n_jobs=2) as crit:
+        states = crit.initial_state(np.array(lams[0]))
+        for lam in lams[:2]:
+            _, _, _, states = crit.evaluate(np.array(lam), 1e-6, states)
+            assert all(isinstance(s, _parallel.StateFile) for s in states)
+            # as measured after a round of 1 s for 0.1 s of work
+            crit._runner._seconds.update(workers=1.0, parent=0.1)
+        loss, grad, results, states = crit.evaluate(np.array(lams[2]), 1e-6, states)
+        assert all(type(s).__name__ == "FoldState" for s in states)
+        assert all("memory" not in r.inner for r in results)
+        np.testing.assert_allclose(loss, reference[2][0], rtol=RTOL)
+        np.testing.assert_allclose(grad, reference[2][1], rtol=1e-8)
+        # back to the workers: the parent's states are written for them
+        crit._runner._seconds.update(workers=0.1, parent=1.0)
+        loss, grad, _, states = crit.evaluate(np.array(lams[3]), 1e-6, states)
+        assert all(isinstance(s, _parallel.StateFile) for s in states)
+    np.testing.assert_allclose(loss, reference[3][0], rtol=RTOL)
+    np.testing.assert_allclose(grad, reference[3][1], rtol=1e-8)
+
+
+def test_workers_on_another_host_get_everything_shipped(monkeypatch):
+    """Process workers whose host differs share no folder: each task carries its fold."""
+    monkeypatch.setattr(_parallel.socket, "gethostname", lambda: "parent-host")
+    X, y = _data(seed=6)
+    reference, _, _ = _run(_criterion(X, y, Shine()), [[0.0], [-0.5], [-1.0]])
+    with _criterion(X, y, Shine(), n_jobs=2) as crit:
+        got, states, results = _run(crit, [[0.0], [-0.5], [-1.0]])
+        assert isinstance(crit._runner, _parallel.InProcessRunner)
+    assert all(type(s).__name__ == "FoldState" and len(s.memory) > 0 for s in states)
+    for (loss, grad), (ref_loss, ref_grad) in zip(got, reference):
+        np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-8)
+
+
+def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(_parallel, "_temp_root", lambda: str(tmp_path))
+    X, y = _data()
+
+    def interrupt(state):
+        if state["iteration"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(X, y, n_jobs=2, callback=interrupt)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- Dask's distributed scheduler ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        death_timeout=120)
+    client = distributed.Client(cluster, timeout=120)
+    try:
+        client.wait_for_workers(2, timeout=180)
+        yield client
+    finally:
+        client.close(timeout=60)
+        cluster.close(timeout=60)
+
+
+def _n_scheduler_tasks(client, timeout=60.0):
+    """Tasks the scheduler still holds, once releases have settled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        if n == 0 or time.monotonic() > deadline:
+            return n
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("sparse_X", [False, True])
+def test_dask_equals_sequential(dask_client, sparse_X, on_workers):
+    X, y = _data(sparse_X)
+    a = _fit(X, y, "shine-opa")
+    with parallel_config(backend="dask"):
+        b = _fit(X, y, "shine-opa")
+    _assert_same_fit(a, b)
+    assert _n_scheduler_tasks(dask_client) == 0
+
+
+def test_dask_states_are_futures_on_the_workers(dask_client, on_workers):
+    distributed = pytest.importorskip("distributed")
+    X, y = _data(seed=4)
+    reference, _, _ = _run(_criterion(X, y, get_method("shine")), [[0.0], [-0.5]])
+    with parallel_config(backend="dask"):
+        crit = _criterion(X, y, get_method("shine"))
+        got, states, results = _run(crit, [[0.0], [-0.5]])
+    assert all(isinstance(s, distributed.Future) for s in states)
+    assert all("memory" not in r.inner for r in results)
+    for (loss, grad), (ref_loss, ref_grad) in zip(got, reference):
+        np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-8)
+    # the memory stayed on the workers: the state future holds it
+    state = states[0].result(timeout=120)
+    assert state.memory is not None and len(state.memory) > 0
+    crit.close()
+    del states
+    assert _n_scheduler_tasks(dask_client) == 0
