@@ -1,6 +1,8 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
+from .acceptance import LossEstimate, TrustedDecrease
 from .criterion import FoldState, HeldOutCriterion
 from .datafit import LogisticLoss
+from .escalation import BackwardEscalation
 from .display import HistoryDisplay
 from .estimator import HyperOptimizer
 from .hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
@@ -9,12 +11,14 @@ from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .memory import InverseHessianOperator, LBFGSMemory
 from .methods import METHODS, HypergradientMethod, get_method
 from .opa import OPAUpdates
-from .outer import TOLERANCE_SCHEDULES, HOAGResult, hoag
+from .outer import STOP_MESSAGES, TOLERANCE_SCHEDULES, HOAGResult, hoag
 from .penalty import L2Penalty
+from .steps import SecantTrustRegion, Step
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackwardEscalation",
     "FoldState",
     "get_method",
     "HeldOutCriterion",
@@ -31,9 +35,14 @@ __all__ = [
     "L2Penalty",
     "LBFGSMemory",
     "LogisticLoss",
+    "LossEstimate",
     "METHODS",
     "minimize_lbfgs",
     "OPAUpdates",
+    "SecantTrustRegion",
     "solve_and_differentiate",
+    "Step",
+    "STOP_MESSAGES",
     "TOLERANCE_SCHEDULES",
+    "TrustedDecrease",
 ]

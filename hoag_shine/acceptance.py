@@ -73,7 +73,7 @@ class TrustedDecrease:
 
     Parameters
     ----------
-    rtol : float, default=1e-5
+    rtol : float, default=1e-4
         Resolution of the loss, relative to its value: uncertainties below
         it are not resolved, the losses are compared as they are. The outer loop also stops
         when the decrease its model predicts falls below it.
@@ -90,7 +90,7 @@ class TrustedDecrease:
     'reject'
     """
 
-    def __init__(self, rtol=1e-5):
+    def __init__(self, rtol=1e-4):
         self.rtol = rtol
 
     def judge(self, current, candidate):
@@ -107,7 +107,9 @@ class TrustedDecrease:
             When the sum of the uncertainties is below the resolution:
             "accept" if the candidate is lower, "reject" otherwise. Else "accept" when the candidate is lower by
             more than that sum, "reject" when it is higher by more than that
-            sum (or not finite), "uncertain" in between.
+            sum, not finite, or when the two differ by less than the
+            resolution (a gain too small to be worth resolving); "uncertain"
+            in between.
         """
         if not candidate.finite:
             return REJECT
@@ -119,6 +121,7 @@ class TrustedDecrease:
             return ACCEPT if decrease > 0 else REJECT
         if decrease > uncertainty:
             return ACCEPT
-        if decrease < -uncertainty:
+        if decrease < -uncertainty or abs(decrease) <= resolution:
+            # certainly higher, or a gain too small to be worth resolving
             return REJECT
         return UNCERTAIN

@@ -125,7 +125,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         One record per evaluation of the outer loss: ``iteration``, ``time``
         (cumulative seconds, the callback excluded), ``log_alpha``,
         ``outer_loss`` (summed over the held-out samples), ``loss_estimate``
-        (corrected for the inexact inner solve), ``loss_uncertainty``,
+        (corrected for the inexact inner solve), ``loss_uncertainty`` (its
+        first-order size), ``calibration`` (the factor the loop applies to
+        it),
         ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
         "uncertain", or "refresh" for a re-evaluation of the current point),
         ``estimate`` (the hypergradient method used, e.g. "shine+cg10"),

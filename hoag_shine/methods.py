@@ -463,7 +463,7 @@ class Refined(HypergradientMethod):
     included); the backward pass starts CG on ``H q = rhs`` from the base
     method's ``q``. This is the step up the outer loop takes when an
     approximate hypergradient led to a failed step (see
-    :class:`hoag_shine.escalation.BackwardEscalation`).
+    :class:`hoag_shine.BackwardEscalation`).
 
     Parameters
     ----------

@@ -6,12 +6,12 @@ schedule. This loop keeps the schedule and the warm starts and changes the
 three things that make HOAG's answer untrustworthy on data it was not tuned
 on:
 
-* **Steps** come from :class:`~hoag_shine.steps.SecantTrustRegion`: an
+* **Steps** come from :class:`~hoag_shine.SecantTrustRegion`: an
   L-BFGS (for one strength, secant) model of the outer loss in log(alpha),
   cut to a trust radius (first step of length 1, at most 4) that doubles
   after a step at the radius that achieved 3/4 of its predicted decrease and
   halves after a step that achieved less than 1/4 or failed.
-* **Acceptance** (:class:`~hoag_shine.acceptance.TrustedDecrease`) compares
+* **Acceptance** (:class:`~hoag_shine.TrustedDecrease`) compares
   outer losses corrected to first order for the inexact inner solve
   (``g(w) - q^T grad_w h(w)``), each with the size of that correction as its
   uncertainty. A step is accepted only when the decrease exceeds both
@@ -20,7 +20,7 @@ on:
   (warm-started) before the step is judged again. A step that does not
   decrease the loss, or whose loss or hypergradient is not finite, is
   rejected: the radius halves and the tolerance ``eps`` halves.
-* **Backward accuracy** (:class:`~hoag_shine.escalation.BackwardEscalation`):
+* **Backward accuracy** (:class:`~hoag_shine.BackwardEscalation`):
   after a rejected step the hypergradient is computed again at the current
   point with the next, more accurate rung of the ladder (CG started from the
   method's estimate, with budgets 10, 40, then to tolerance), and that rung
@@ -166,7 +166,26 @@ class _Run:
         self.criterion, self.schedule, self.max_iter = criterion, schedule, max_iter
         self.ladder, self.callback, self.verbose = ladder, callback, verbose
         self.k, self.level, self.tighten = 0, 0, 1.0
+        # factor on the first-order uncertainties, raised whenever solving a
+        # point again moves its loss by more than the two claimed uncertainties
+        self.calibration = 1.0
         self.clock, self.history = _Clock(), []
+
+    def scaled(self, point):
+        """The point's loss estimate with its uncertainty times the calibration."""
+        e = point.estimate
+        return LossEstimate(e.loss, e.value, self.calibration * e.uncertainty)
+
+    def calibrate(self, before, after):
+        """Raise the calibration so that two evaluations of one point agree within it."""
+        gap = abs(before.estimate.value - after.estimate.value)
+        claimed = before.estimate.uncertainty + after.estimate.uncertainty
+        if claimed > 0 and np.isfinite(gap):
+            self.calibration = max(self.calibration, gap / claimed)
+
+    def best(self, trusted):
+        """The trusted point with the lowest corrected loss plus calibrated uncertainty."""
+        return min(trusted, key=lambda p: self.scaled(p).upper)
 
     @property
     def top_level(self):
@@ -195,7 +214,8 @@ class _Run:
         rec = {
             "iteration": self.k - 1, "time": elapsed, "log_alpha": np.array(point.lam),
             "outer_loss": point.estimate.loss, "loss_estimate": point.estimate.value,
-            "loss_uncertainty": point.estimate.uncertainty, "grad": np.array(point.grad),
+            "loss_uncertainty": point.estimate.uncertainty,
+            "calibration": self.calibration, "grad": np.array(point.grad),
             "accepted": decision in ("start", ACCEPT, "refresh"), "decision": decision,
             "estimate": point.method, "radius": radius, "tolerance": point.eps,
             "n_inner_iter": sum(r.n_inner_iter for r in results),
@@ -227,7 +247,8 @@ class _Run:
 
     def _print(self, rec, results):
         print(f"[hoag] iter {rec['iteration']:3d}  log(alpha) {_short(rec['log_alpha'])}  "
-              f"loss {rec['loss_estimate']:.6g} +- {rec['loss_uncertainty']:.2g}  "
+              f"loss {rec['loss_estimate']:.6g} +- "
+              f"{rec['calibration'] * rec['loss_uncertainty']:.2g}  "
               f"{rec['decision']:<9s} {rec['estimate']:<14s} radius {rec['radius']:.3g}  "
               f"eps {rec['tolerance']:.2g}  {rec['time']:.2f}s", flush=True)
         if self.verbose >= 2:
@@ -288,7 +309,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         Best trusted strengths, outer loss and hypergradient there, why the
         loop stopped, and the history of the run. Each history record holds
         ``iteration``, ``time`` (cumulative seconds), ``log_alpha``,
-        ``outer_loss``, ``loss_estimate`` (corrected), ``loss_uncertainty``,
+        ``outer_loss``, ``loss_estimate`` (corrected), ``loss_uncertainty``
+        (first-order), ``calibration`` (the factor applied to it),
         ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
         "uncertain" or "refresh", a re-evaluation of the current point),
         ``estimate`` (name of the hypergradient method used), ``radius``,
@@ -336,8 +358,10 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
                 model = rule.new_model()
         if reset_radius:
             radius = max(radius, rule.initial_radius)
+        previous = current
         current = trusted[-1] = run.evaluate(current.lam, current.states)
-        return run.record(current, "refresh", radius, _best(trusted))
+        run.calibrate(previous, current)
+        return run.record(current, "refresh", radius, run.best(trusted))
 
     rejects = 0  # consecutive rejected steps from the current point
     refreshed = False  # whether the current point was solved again since it was accepted
@@ -370,7 +394,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         else:
             (candidate, step, index, stalled), pending = pending, None
         s_step = candidate.lam - current.lam
-        verdict = test.judge(current.estimate, candidate.estimate) \
+        verdict = test.judge(run.scaled(current), run.scaled(candidate)) \
             if candidate.finite else REJECT
         if verdict == UNCERTAIN and stalled:
             verdict = REJECT  # solving again does not reduce the doubt: not trusted
@@ -383,12 +407,12 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         else:
             # tighten enough for the uncertainties to fall below the decrease
             needed = 0.5 * abs(current.estimate.value - candidate.estimate.value) / (
-                current.estimate.uncertainty + candidate.estimate.uncertainty)
+                run.scaled(current).uncertainty + run.scaled(candidate).uncertainty)
             run.tighten *= float(np.clip(needed, MIN_TIGHTEN, UNCERTAIN_TIGHTEN))
         if verdict != UNCERTAIN and candidate.finite:
             rule.update_model(model, s_step, candidate.grad - current.grad)
         if index is None:
-            stop = run.record(candidate, verdict, radius, _best(trusted + [candidate]
+            stop = run.record(candidate, verdict, radius, run.best(trusted + [candidate]
                                                                  if verdict == ACCEPT
                                                                  else trusted))
             index = len(run.history) - 1
@@ -417,6 +441,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             if candidate.estimate.uncertainty >= current.estimate.uncertainty:
                 # solve the candidate again, warm-started, and judge it again
                 again = run.evaluate(candidate.lam, candidate.states)
+                run.calibrate(candidate, again)
                 pending = (again, step, None, _stalled(candidate, again))
             else:
                 before = current
@@ -425,8 +450,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
                 pending = (candidate, step, index, _stalled(before, current))
     if pending is not None and pending[2] is None:
         # a re-solve that the budget left no time to judge
-        run.record(pending[0], UNCERTAIN, radius, _best(trusted))
-    best = _best(trusted)
+        run.record(pending[0], UNCERTAIN, radius, run.best(trusted))
+    best = run.best(trusted)
     return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
                       run.k, run.history, reason, STOP_MESSAGES[reason])
 
@@ -441,11 +466,6 @@ def _callback_says_stop(answer):
 def _stalled(before, after):
     """Whether solving a point again failed to halve the uncertainty of its loss."""
     return after.estimate.uncertainty > 0.5 * before.estimate.uncertainty
-
-
-def _best(trusted):
-    """The trusted point with the lowest corrected loss plus uncertainty."""
-    return min(trusted, key=lambda p: p.estimate.upper)
 
 
 def _short(lam):
