@@ -3,6 +3,8 @@ from .criterion import FoldState, HeldOutCriterion
 from .datafit import LogisticLoss
 from .estimator import HyperOptimizer
 from .hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
+from .initial import (INITIAL_MATRICES, InverseDiagonal, ScaledIdentity,
+                      get_initial_matrix, hessian_diagonal_initial)
 from .inner import InnerProblem
 from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .memory import InverseHessianOperator, LBFGSMemory
@@ -15,16 +17,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FoldState",
+    "get_initial_matrix",
     "get_method",
     "HeldOutCriterion",
+    "hessian_diagonal_initial",
     "hoag",
     "HOAGResult",
     "hypergradient",
     "HypergradientMethod",
     "HypergradientResult",
     "HyperOptimizer",
+    "INITIAL_MATRICES",
     "InnerConvergenceWarning",
     "InnerProblem",
+    "InverseDiagonal",
     "InverseHessianOperator",
     "L2Penalty",
     "LBFGSMemory",
@@ -32,6 +38,7 @@ __all__ = [
     "METHODS",
     "minimize_lbfgs",
     "OPAUpdates",
+    "ScaledIdentity",
     "solve_and_differentiate",
     "TOLERANCE_SCHEDULES",
 ]

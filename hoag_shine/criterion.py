@@ -55,16 +55,20 @@ class HeldOutCriterion:
         pairs shifted to the new strengths (see :meth:`LBFGSMemory.shifted`).
     n_jobs : int, optional
         Number of joblib workers over the splits.
+    initial_matrix : str or callable, default="gamma"
+        Initial matrix of the inner L-BFGS two-loop recursion, see
+        :func:`get_initial_matrix`.
     """
 
     def __init__(self, folds, method, *, memory_size=None, max_inner_iter=1000,
-                 warm_start_memory=True, n_jobs=None):
+                 warm_start_memory=True, n_jobs=None, initial_matrix="gamma"):
         self.folds = folds
         self.method = method
         self.memory_size = memory_size
         self.max_inner_iter = max_inner_iter
         self.warm_start_memory = warm_start_memory
         self.n_jobs = n_jobs
+        self.initial_matrix = initial_matrix
 
     def initial_state(self, log_alpha):
         """Cold-start state at strengths ``log_alpha``: ``w = 0``, empty memory.
@@ -117,7 +121,8 @@ class HeldOutCriterion:
         """
         options = dict(method=self.method, memory_size=self.memory_size,
                        max_inner_iter=self.max_inner_iter,
-                       warm_start_memory=self.warm_start_memory, outer_step=outer_step)
+                       warm_start_memory=self.warm_start_memory, outer_step=outer_step,
+                       initial_matrix=self.initial_matrix)
         if len(self.folds) == 1 or self.n_jobs in (None, 1):
             pairs = [_evaluate_fold(f, s, log_alpha, eps, **options)
                      for f, s in zip(self.folds, states)]
@@ -142,7 +147,7 @@ def _warm_memory(problem, state, log_alpha, warm_start_memory):
 
 
 def _evaluate_fold(fold, state, log_alpha, eps, *, method, memory_size, max_inner_iter,
-                   warm_start_memory, outer_step):
+                   warm_start_memory, outer_step, initial_matrix="gamma"):
     """Forward and backward pass on one split, warm-started from ``state``."""
     problem, outer = fold
     result = solve_and_differentiate(
@@ -150,6 +155,6 @@ def _evaluate_fold(fold, state, log_alpha, eps, *, method, memory_size, max_inne
         memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
         inner_tol=eps * state.grad_norm0, max_iter=max_inner_iter,
         memory_size=memory_size, q0=state.q, backward_tol=eps, outer_step=outer_step,
-        warn=False)
+        warn=False, initial_matrix=initial_matrix)
     memory = result.inner.memory if warm_start_memory else None
     return result, FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)

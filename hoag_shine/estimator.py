@@ -14,6 +14,7 @@ from scipy.special import expit
 from ._validation import SPARSE_FORMATS, check_hyper
 from .criterion import HeldOutCriterion
 from .datafit import LogisticLoss
+from .initial import get_initial_matrix
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import METHODS, HypergradientMethod, get_method
@@ -98,6 +99,13 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         ``callback(state)`` after every outer iteration; ``state`` is a dict
         with the history record plus ``coef`` and ``intercept``. Returning
         True stops the optimisation.
+    initial_matrix : {"gamma", "hessian-diagonal"} or callable, default="gamma"
+        Initial matrix of the inner L-BFGS two-loop recursion, used by the
+        inner solver's steps and by the SHINE inverse estimate: ``gamma I``
+        (``gamma = s^T y / y^T y`` of the newest pair), or the inverse
+        Hessian diagonal ``(diag(X^T D X) + alpha)^{-1}`` at the current
+        iterate; a callable is a factory as :func:`get_initial_matrix`
+        describes.
 
     Attributes
     ----------
@@ -140,7 +148,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                  tolerance_factor=0.9, memory_size=None, warm_start_memory=True,
                  opa_freq=5, backward_max_iter=None, inner_max_iter=1000,
                  validation_fraction=0.25, cv=None, n_jobs=None, refit=True,
-                 random_state=None, verbose=0, callback=None):
+                 random_state=None, verbose=0, callback=None, initial_matrix="gamma"):
         self.method = method
         self.regularization = regularization
         self.fit_intercept = fit_intercept
@@ -155,6 +163,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         self.warm_start_memory = warm_start_memory
         self.opa_freq = opa_freq
         self.backward_max_iter = backward_max_iter
+        self.initial_matrix = initial_matrix
         self.inner_max_iter = inner_max_iter
         self.validation_fraction = validation_fraction
         self.cv = cv
@@ -185,6 +194,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             _check_int("memory_size", self.memory_size, 1)
         if self.backward_max_iter is not None:
             _check_int("backward_max_iter", self.backward_max_iter, 0)
+        get_initial_matrix(self.initial_matrix)
         _check_positive("tol", self.tol, allow_zero=True)
         _check_positive("tolerance_init", self.tolerance_init)
         if self.tolerance_decrease not in TOLERANCE_SCHEDULES:
@@ -284,7 +294,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         criterion = HeldOutCriterion(
             folds, method, memory_size=self.memory_size,
             max_inner_iter=self.inner_max_iter,
-            warm_start_memory=self.warm_start_memory, n_jobs=self.n_jobs)
+            warm_start_memory=self.warm_start_memory, n_jobs=self.n_jobs,
+            initial_matrix=self.initial_matrix)
         result = hoag(criterion, lam0.copy(), max_iter=self.max_iter, tol=self.tol,
                       bounds=tuple(bounds), tolerance_init=self.tolerance_init,
                       tolerance_decrease=self.tolerance_decrease,

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from .datafit import LogisticLoss
+from .initial import get_initial_matrix
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import get_method
@@ -65,7 +66,7 @@ class HypergradientResult:
 def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
                             memory=None, inner_tol=1e-8, max_iter=1000,
                             memory_size=None, q0=None, backward_tol=None,
-                            outer_step=None, warn=True):
+                            outer_step=None, warn=True, initial_matrix="gamma"):
     """Solve the inner problem at ``log_alpha`` and estimate the hypergradient.
 
     This is the routine shared by :func:`hypergradient` and the HOAG outer
@@ -101,6 +102,10 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
         forward pass follows it (OPA's "decreasing" schedule).
     warn : bool, default=True
         Let the inner solver warn when it stops short of ``inner_tol``.
+    initial_matrix : str or callable, default="gamma"
+        Initial matrix of the L-BFGS two-loop recursion, used by the inner
+        solver's steps and by the inverse estimate it exposes: a key of
+        :data:`INITIAL_MATRICES` or a factory, see :func:`get_initial_matrix`.
 
     Returns
     -------
@@ -113,7 +118,8 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     inner = minimize_lbfgs(problem.fun_and_grad(log_alpha), w0, m=m,
                            tol=inner_tol, max_iter=max_iter, memory=memory,
                            extra_secant=method.forward_hook(outer.gradient, outer_step),
-                           warn=warn)
+                           warn=warn,
+                           initial_matrix=get_initial_matrix(initial_matrix)(problem, log_alpha))
     middle = perf_counter()
     w = inner.x
     outer_loss, v = outer.value_and_gradient(w)
@@ -133,7 +139,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
 def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
                   fit_intercept=False, tol=1e-10, max_iter=10000,
                   memory_size=None, opa_freq=None, backward_tol=1e-10,
-                  backward_max_iter=None, w0=None):
+                  backward_max_iter=None, w0=None, initial_matrix="gamma"):
     """Hypergradient of the validation logistic loss in the log-scale strengths.
 
     Solves ``w* = argmin_w sum_i log(1 + exp(-y_i x_i^T w)) + 1/2 sum_j
@@ -176,6 +182,11 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         CG iteration cap (shine-refine's budget, default 5).
     w0 : ndarray, optional
         Inner starting point.
+    initial_matrix : {"gamma", "hessian-diagonal"} or callable, default="gamma"
+        Initial matrix of the L-BFGS two-loop recursion (inner steps and
+        the SHINE estimate): ``gamma I``, or the inverse Hessian diagonal
+        ``(diag(X^T D X) + alpha)^{-1}`` at the current iterate; see
+        :func:`get_initial_matrix`.
 
     Returns
     -------
@@ -198,6 +209,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     outer = LogisticLoss(X_val, y_val, fit_intercept)
     method = get_method(method, tol=backward_tol, max_iter=backward_max_iter,
                         freq=opa_freq)
+    initial_matrix = get_initial_matrix(initial_matrix)
     w0 = np.zeros(problem.n_coef) if w0 is None else np.asarray(w0, dtype=float)
     if w0.shape != (problem.n_coef,):
         raise ValueError(f"w0 must have shape ({problem.n_coef},), got {w0.shape}")
@@ -206,7 +218,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     g0 = problem.value_and_gradient(np.zeros(problem.n_coef), log_alpha)[1]
     result = solve_and_differentiate(
         problem, outer, log_alpha, method, w0=w0, inner_tol=tol * np.linalg.norm(g0),
-        max_iter=max_iter, memory_size=memory_size)
+        max_iter=max_iter, memory_size=memory_size, initial_matrix=initial_matrix)
     if not result.finite:
         raise FloatingPointError(
             f"the hypergradient is not finite (outer loss {result.outer_loss}, "

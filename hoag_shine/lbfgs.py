@@ -6,6 +6,7 @@ from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 
 from .linesearch import strong_wolfe
+from .initial import ScaledIdentity
 from .memory import LBFGSMemory
 
 
@@ -22,21 +23,23 @@ def _direction(memory, g):
     d = -memory.apply(g)
     if not np.all(np.isfinite(d)) or np.dot(d, g) >= 0:
         # a two-loop direction that is not a descent direction means the
-        # memory is numerically stale: restart from steepest descent
+        # memory is numerically stale: restart from -H0 g (steepest descent
+        # for gamma I, whose gamma is 1 without pairs)
         memory.clear()
-        d = -g
+        d = -memory.apply(g)
     return d
 
 
 def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
                    memory=None, extra_secant=None, c1=1e-4, c2=0.9,
-                   max_linesearch=30, warn=True):
+                   max_linesearch=30, warn=True, initial_matrix=None):
     """Minimise a smooth function by L-BFGS and return its inverse-Hessian estimate.
 
     The secant pairs ``(s, y)`` are kept in chronological order; a pair whose
     curvature ``s^T y`` is not safely positive is skipped; the initial matrix
-    is ``gamma I`` with ``gamma = s^T y / y^T y`` of the newest pair; each step
-    satisfies the strong Wolfe conditions. The solver stops when the
+    of the two-loop recursion is the memory's, ``gamma I`` with ``gamma =
+    s^T y / y^T y`` of the newest pair unless ``initial_matrix`` is given;
+    each step satisfies the strong Wolfe conditions. The solver stops when the
     Euclidean norm of the gradient is at most ``tol``. Steps at the rounding
     level (``||s|| <= 1e-10 ||x||``) are taken but their pairs not stored.
     When the line search fails along the L-BFGS direction, steepest descent
@@ -73,6 +76,14 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
     warn : bool, default=True
         Emit an :class:`InnerConvergenceWarning` when the solver stops
         without reaching ``tol``.
+    initial_matrix : callable, optional
+        ``x -> initial matrix`` (e.g. :func:`hessian_diagonal_initial`),
+        evaluated at ``x0`` and at every new iterate; the memory's initial
+        matrix is replaced by its value, so that the solver's steps (a
+        diagonally preconditioned L-BFGS; the first step, without pairs, is
+        ``-H0 grad`` with length 1) and the returned ``inverse_hessian`` use
+        the ``H0`` of the current iterate. None keeps the memory's initial
+        matrix (``gamma I`` for a new memory).
 
     Returns
     -------
@@ -101,6 +112,8 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
         raise ValueError(f"max_iter must be non-negative, got {max_iter!r}")
     x = np.array(x0, dtype=float).ravel()
     memory = LBFGSMemory(m) if memory is None else memory.copy(maxlen=int(m))
+    if initial_matrix is not None:
+        memory.initial = initial_matrix(x)
     f, g = fun_and_grad(x)
     if not (np.isfinite(f) and np.all(np.isfinite(g))):
         raise FloatingPointError("objective or gradient is not finite at x0")
@@ -122,8 +135,10 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
                 if np.all(np.isfinite(g_e)):
                     memory.push(e, g_e - g)
         d = _direction(memory, g)
-        # without curvature information, a first step of length 1
-        step = 1.0 if len(memory) else min(1.0, 1.0 / grad_norm)
+        # without curvature information (no pair, and H0 = I), a first
+        # step of length 1
+        scaled = len(memory) or not isinstance(memory.initial, ScaledIdentity)
+        step = 1.0 if scaled else min(1.0, 1.0 / grad_norm)
         t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, d, step, c1, c2,
                                     max_linesearch)
         nfev += n_ls
@@ -146,6 +161,8 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
         if np.linalg.norm(s) > ROUNDING_STEP * np.linalg.norm(x_new):
             memory.push(s, g_new - g)
         x, f, g = x_new, f_new, g_new
+        if initial_matrix is not None:
+            memory.initial = initial_matrix(x)
         n_iter += 1
     success = grad_norm <= tol
     if warn and tol > 0 and not success:

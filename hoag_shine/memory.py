@@ -4,6 +4,8 @@ from collections import deque
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
+from .initial import ScaledIdentity
+
 # A pair is skipped unless s^T y > CURVATURE_EPS * ||s|| ||y||: the cosine
 # between s and y must be safely positive for the update to stay SPD.
 CURVATURE_EPS = 1e-10
@@ -23,6 +25,11 @@ class LBFGSMemory:
     pairs : iterable of (ndarray, ndarray), optional
         Initial pairs, oldest first. Pairs failing the curvature test are
         skipped as in :meth:`push`.
+    initial : ScaledIdentity or InverseDiagonal, optional
+        Initial matrix ``H0`` of the two-loop recursion (an object with
+        ``diagonal(memory)`` and ``shifted(delta)``); default ``gamma I``
+        (:class:`ScaledIdentity`). The solver replaces it at each iterate
+        when it is given an ``initial_matrix`` callable.
 
     Examples
     --------
@@ -35,10 +42,11 @@ class LBFGSMemory:
     array([1., 0.])
     """
 
-    def __init__(self, maxlen, pairs=()):
+    def __init__(self, maxlen, pairs=(), initial=None):
         if int(maxlen) < 1:
             raise ValueError(f"maxlen must be a positive integer, got {maxlen!r}")
         self.maxlen = int(maxlen)
+        self.initial = ScaledIdentity() if initial is None else initial
         self._pairs = deque(maxlen=self.maxlen)
         for s, y in pairs:
             self.push(s, y)
@@ -68,7 +76,8 @@ class LBFGSMemory:
         LBFGSMemory
             New memory; pushing into it leaves this one unchanged.
         """
-        new = LBFGSMemory(self.maxlen if maxlen is None else maxlen)
+        new = LBFGSMemory(self.maxlen if maxlen is None else maxlen,
+                          initial=self.initial)
         new._pairs.extend(self._pairs)
         return new
 
@@ -117,7 +126,9 @@ class LBFGSMemory:
         Hessian of the inner problem changes by exactly ``diag(delta)`` for
         the same ``w``, so ``y + delta * s`` is the secant pair of the new
         problem over the same segment. Pairs whose curvature is no longer
-        safely positive are dropped.
+        safely positive are dropped. The initial matrix is shifted too
+        (``initial.shifted(delta)``: exact for a Hessian diagonal taken at
+        the same point; ``gamma I`` follows the shifted newest pair).
 
         Parameters
         ----------
@@ -129,7 +140,7 @@ class LBFGSMemory:
         LBFGSMemory
             New memory with the same ``maxlen``; this one is unchanged.
         """
-        new = LBFGSMemory(self.maxlen)
+        new = LBFGSMemory(self.maxlen, initial=self.initial.shifted(delta))
         for s, y, _ in self._pairs:
             new._append(s, y + delta * s)  # s is shared: pairs are immutable
         return new
@@ -159,7 +170,8 @@ class LBFGSMemory:
         -------
         ndarray of the same shape as ``V``
             ``B V``, the inverse-Hessian estimate ``B`` applied to ``V`` (to
-            each column of a matrix).
+            each column of a matrix), with the memory's initial matrix ``H0``
+            between the two loops.
         """
         V = np.asarray(V, dtype=float)
         Q = V.reshape(V.shape[0], -1).copy()
@@ -168,7 +180,8 @@ class LBFGSMemory:
             a = rho * (s @ Q)
             Q -= np.outer(y, a)
             coefs.append(a)
-        Q *= self.gamma
+        h0 = np.asarray(self.initial.diagonal(self))
+        Q *= h0[:, None] if h0.ndim else h0
         for (s, y, rho), a in zip(self._pairs, reversed(coefs)):
             b = rho * (y @ Q)
             Q += np.outer(s, a - b)
@@ -180,8 +193,10 @@ class LBFGSMemory:
         Parameters
         ----------
         n : int, optional
-            Dimension; needed only when the memory is empty (the operator is
-            then the identity). Otherwise it must match the pairs' dimension.
+            Dimension; needed only when the memory is empty and its initial
+            matrix is ``gamma I`` (the operator is then the identity).
+            Otherwise it must match the pairs' (or the initial matrix's)
+            dimension.
 
         Returns
         -------
@@ -201,10 +216,11 @@ class InverseHessianOperator(LinearOperator):
     Parameters
     ----------
     memory : LBFGSMemory
-        Pairs defining the two-loop recursion, oldest first, with initial
-        matrix ``gamma * I``.
+        Pairs defining the two-loop recursion, oldest first, and its
+        initial matrix (``gamma I`` unless the memory says otherwise).
     n : int, optional
-        Dimension; required when the memory is empty.
+        Dimension; required when the memory is empty and its initial
+        matrix has no dimension of its own (``gamma I``).
 
     Examples
     --------
@@ -217,13 +233,16 @@ class InverseHessianOperator(LinearOperator):
 
     def __init__(self, memory, n=None):
         self.memory = memory.copy()
-        if len(memory):
-            n_pairs = memory.pairs[0][0].shape[0]
-            if n is not None and n != n_pairs:
-                raise ValueError(f"n={n} does not match the pairs' dimension {n_pairs}")
-            n = n_pairs
-        elif n is None:
-            raise ValueError("n is required for an operator built from an empty memory")
+        for name, size in (("pairs'", memory.pairs[0][0].shape[0] if len(memory) else None),
+                           ("initial matrix's", memory.initial.n)):
+            if size is None:
+                continue
+            if n is not None and n != size:
+                raise ValueError(f"n={n} does not match the {name} dimension {size}")
+            n = size
+        if n is None:
+            raise ValueError("n is required for an operator built from an empty memory "
+                             "with initial matrix gamma I")
         super().__init__(dtype=np.dtype(float), shape=(int(n), int(n)))
 
     def _matvec(self, v):
