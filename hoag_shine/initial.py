@@ -16,9 +16,9 @@ Two initial matrices are provided, both diagonal and immutable:
   diagonal, in particular on the features the training rows never touch.
 
 An initial matrix is part of an :class:`LBFGSMemory`. :func:`minimize_lbfgs`
-takes an ``initial_matrix`` callable ``x -> initial matrix`` that it evaluates
-at each iterate (see :func:`hessian_diagonal_initial`), so that the solver's
-own steps and the exposed operator use the same ``H0``.
+takes an ``initial_matrix`` callable ``(x, current) -> initial matrix`` that it
+calls at each iterate (see :func:`hessian_diagonal_initial`), so that the
+solver's own steps and the exposed operator use the same ``H0``.
 """
 import numpy as np
 
@@ -58,6 +58,25 @@ class ScaledIdentity:
         """
         return memory.gamma
 
+    def trial_step(self, memory, grad_norm):
+        """First step length of the line search along ``-B grad``.
+
+        Parameters
+        ----------
+        memory : LBFGSMemory
+            Memory defining ``B``.
+        grad_norm : float
+            Norm of the current gradient.
+
+        Returns
+        -------
+        float
+            1 with pairs (``gamma`` scales ``B`` to the curvature); without
+            pairs ``B = I`` carries no scale, and the first step has length
+            at most 1: ``min(1, 1 / grad_norm)``.
+        """
+        return 1.0 if len(memory) else min(1.0, 1.0 / grad_norm)
+
     def shifted(self, delta):
         """The same initial matrix (``gamma`` follows the shifted pairs).
 
@@ -92,6 +111,10 @@ class InverseDiagonal:
     hessian_diagonal : array-like of shape (n,)
         Diagonal of the Hessian at a point (finite, not negative, not all
         zero); it is copied.
+    point : ndarray of shape (n,), optional
+        The point at which the diagonal was taken (kept, not copied: the
+        solver never modifies its iterates), so that a refresh rule can tell
+        how far the iterate has moved since.
 
     Examples
     --------
@@ -102,7 +125,8 @@ class InverseDiagonal:
     array([0.5 , 0.25])
     """
 
-    def __init__(self, hessian_diagonal):
+    def __init__(self, hessian_diagonal, point=None):
+        self.point = point
         h = np.array(hessian_diagonal, dtype=float).ravel()
         if h.size == 0 or not np.all(np.isfinite(h)) or h.min() < 0 or h.max() <= 0:
             raise ValueError("hessian_diagonal must be finite, non-negative and not all "
@@ -126,6 +150,40 @@ class InverseDiagonal:
         """
         return self._inverse
 
+    def trial_step(self, memory, grad_norm):
+        """First step length of the line search along ``-B grad``.
+
+        ``diag(h)^{-1}`` ignores the correlations between coefficients, so
+        along the directions the solver explores it overestimates the
+        inverse curvature. The newest pair measures by how much:
+        ``tau = s^T y / y^T H0 y`` is 1 when ``H0`` has the pair's curvature
+        (it is the ratio that ``gamma I`` applies to ``I``). The direction
+        ``-B grad`` mixes parts the pairs have corrected with parts that only
+        ``H0`` scales, so the trial step is the geometric mean
+        ``min(1, sqrt(tau))`` of the unit step and ``tau``. (Measured on
+        20news and adult: the unit step needed a second evaluation in most
+        iterations on 20news; ``tau`` alone cut the steps too short and
+        added iterations on adult.) ``B`` itself is not rescaled, so that it
+        stays exact where ``H`` is diagonal.
+
+        Parameters
+        ----------
+        memory : LBFGSMemory
+            Memory defining ``B``.
+        grad_norm : float
+            Norm of the current gradient (unused: ``H0`` carries the scale).
+
+        Returns
+        -------
+        float
+            ``min(1, sqrt(tau))``, 1 without pairs.
+        """
+        if not len(memory):
+            return 1.0
+        s, y = memory.pairs[-1]
+        tau = (s @ y) / (y @ (self._inverse * y))
+        return float(min(1.0, np.sqrt(tau))) if np.isfinite(tau) and tau > 0 else 1.0
+
     def shifted(self, delta):
         """The initial matrix of the Hessian shifted by ``diag(delta)``.
 
@@ -142,7 +200,7 @@ class InverseDiagonal:
         InverseDiagonal
             New initial matrix with diagonal ``h + delta``.
         """
-        return InverseDiagonal(self.hessian_diagonal + delta)
+        return InverseDiagonal(self.hessian_diagonal + delta, self.point)
 
     @property
     def n(self):
@@ -153,8 +211,15 @@ class InverseDiagonal:
         return f"InverseDiagonal(<{self.n} entries>)"
 
 
-def hessian_diagonal_initial(problem, log_alpha):
+def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
     """The ``initial_matrix`` callable of :func:`minimize_lbfgs` for an inner problem.
+
+    The Hessian diagonal costs about one gradient (one product of the
+    elementwise square of ``X``). It is recomputed when the iterate has moved
+    by more than ``refresh`` times its norm since the point where the
+    current diagonal was taken; otherwise the current one is kept. The rule
+    depends only on the iterate and the memory's initial matrix, so a solve
+    chained through ``memory=`` makes the same decisions as one long run.
 
     Parameters
     ----------
@@ -162,24 +227,37 @@ def hessian_diagonal_initial(problem, log_alpha):
         Inner problem (any object with ``hessian_diagonal(w, log_alpha)``).
     log_alpha : array-like of shape (n_hyper,)
         Log-scale strengths.
+    refresh : float, default=0.1
+        Relative move ``||w - w_ref|| / ||w||`` beyond which the diagonal is
+        recomputed; 0 recomputes it at every iterate.
 
     Returns
     -------
     callable
-        ``w -> InverseDiagonal(problem.hessian_diagonal(w, log_alpha))``.
+        ``(w, current) -> InverseDiagonal``: ``current`` (the memory's
+        initial matrix) when it is an :class:`InverseDiagonal` of the right
+        size taken close enough to ``w``, else
+        ``InverseDiagonal(problem.hessian_diagonal(w, log_alpha), w)``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine import InnerProblem, hessian_diagonal_initial
+    >>> from hoag_shine import InnerProblem, ScaledIdentity, hessian_diagonal_initial
     >>> problem = InnerProblem.from_data(np.eye(2), np.array([1.0, -1.0]))
-    >>> hessian_diagonal_initial(problem, [0.0])(np.zeros(2)).hessian_diagonal
+    >>> initial = hessian_diagonal_initial(problem, [0.0])
+    >>> initial(np.zeros(2), ScaledIdentity()).hessian_diagonal
     array([1.25, 1.25])
     """
     log_alpha = np.array(log_alpha, dtype=float)
+    if not (np.isscalar(refresh) and refresh >= 0):
+        raise ValueError(f"refresh must be a non-negative number, got {refresh!r}")
 
-    def initial(w):
-        return InverseDiagonal(problem.hessian_diagonal(w, log_alpha))
+    def initial(w, current):
+        ref = getattr(current, "point", None)
+        if (ref is not None and ref.shape == w.shape
+                and np.linalg.norm(w - ref) <= refresh * np.linalg.norm(w)):
+            return current
+        return InverseDiagonal(problem.hessian_diagonal(w, log_alpha), w)
 
     return initial
 

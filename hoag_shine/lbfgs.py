@@ -6,7 +6,6 @@ from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 
 from .linesearch import strong_wolfe
-from .initial import ScaledIdentity
 from .memory import LBFGSMemory
 
 
@@ -77,12 +76,14 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
         Emit an :class:`InnerConvergenceWarning` when the solver stops
         without reaching ``tol``.
     initial_matrix : callable, optional
-        ``x -> initial matrix`` (e.g. :func:`hessian_diagonal_initial`),
-        evaluated at ``x0`` and at every new iterate; the memory's initial
-        matrix is replaced by its value, so that the solver's steps (a
+        ``(x, current) -> initial matrix`` (e.g. :func:`hessian_diagonal_initial`),
+        called at ``x0`` and at every new iterate with the memory's current
+        initial matrix, which it replaces (it may return ``current`` to keep
+        it), so that the solver's steps (a
         diagonally preconditioned L-BFGS; the first step, without pairs, is
-        ``-H0 grad`` with length 1) and the returned ``inverse_hessian`` use
-        the ``H0`` of the current iterate. None keeps the memory's initial
+        along ``-H0 grad``) and the returned ``inverse_hessian`` use the
+        ``H0`` of the current iterate. The line search starts from the
+        initial matrix's ``trial_step``. None keeps the memory's initial
         matrix (``gamma I`` for a new memory).
 
     Returns
@@ -113,7 +114,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
     x = np.array(x0, dtype=float).ravel()
     memory = LBFGSMemory(m) if memory is None else memory.copy(maxlen=int(m))
     if initial_matrix is not None:
-        memory.initial = initial_matrix(x)
+        memory.initial = initial_matrix(x, memory.initial)
     f, g = fun_and_grad(x)
     if not (np.isfinite(f) and np.all(np.isfinite(g))):
         raise FloatingPointError("objective or gradient is not finite at x0")
@@ -135,10 +136,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
                 if np.all(np.isfinite(g_e)):
                     memory.push(e, g_e - g)
         d = _direction(memory, g)
-        # without curvature information (no pair, and H0 = I), a first
-        # step of length 1
-        scaled = len(memory) or not isinstance(memory.initial, ScaledIdentity)
-        step = 1.0 if scaled else min(1.0, 1.0 / grad_norm)
+        step = memory.initial.trial_step(memory, grad_norm)
         t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, d, step, c1, c2,
                                     max_linesearch)
         nfev += n_ls
@@ -162,7 +160,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
             memory.push(s, g_new - g)
         x, f, g = x_new, f_new, g_new
         if initial_matrix is not None:
-            memory.initial = initial_matrix(x)
+            memory.initial = initial_matrix(x, memory.initial)
         n_iter += 1
     success = grad_norm <= tol
     if warn and tol > 0 and not success:

@@ -121,7 +121,7 @@ def test_hessian_diagonal_matches_dense_hessian(make_data, fmt, fit_intercept, m
         H = _dense_hessian(data.X_dense, data.y, w, strengths, fit_intercept)
         _close(problem.hessian_diagonal(w, log_alpha), np.diag(H), 1e-12)
         # the shift of InverseDiagonal is the diagonal at the new strengths
-        initial = hessian_diagonal_initial(problem, log_alpha)(w)
+        initial = hessian_diagonal_initial(problem, log_alpha)(w, ScaledIdentity())
         new = log_alpha + 0.7
         delta = problem.penalty.strengths(new) - problem.penalty.strengths(log_alpha)
         _close(initial.shifted(delta).hessian_diagonal, problem.hessian_diagonal(w, new), 1e-12)
@@ -134,29 +134,33 @@ def test_preconditioned_solver_reaches_sklearn_minimiser(make_data, fmt, fit_int
     log_alpha = np.array([-1.0])
     problem = InnerProblem.from_data(data.X, data.y, fit_intercept=fit_intercept)
     result = minimize_lbfgs(problem.fun_and_grad(log_alpha), np.zeros(problem.n_coef),
-                            tol=1e-10, initial_matrix=hessian_diagonal_initial(problem, log_alpha))
+                            tol=1e-10,
+                            initial_matrix=hessian_diagonal_initial(problem, log_alpha, 0.0))
     assert result.success
     clf = LogisticRegression(C=float(np.exp(-log_alpha[0])), fit_intercept=fit_intercept,
                              tol=1e-12, max_iter=10000).fit(data.X_dense, data.y)
     reference = np.append(clf.coef_.ravel(), clf.intercept_) if fit_intercept \
         else clf.coef_.ravel()
     _close(result.x, reference, 1e-6)
-    # the exposed operator carries H0 at the returned point
+    # with refresh=0 the exposed operator carries H0 at the returned point
+    assert result.memory.initial.point is result.x
     _close(result.memory.initial.hessian_diagonal,
            problem.hessian_diagonal(result.x, log_alpha), 1e-14)
 
 
+@pytest.mark.parametrize("refresh", [0.0, 0.1])
 @pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_preconditioned_chain_reproduces_one_run(make_data, fmt, fit_intercept):
+def test_preconditioned_chain_reproduces_one_run(make_data, fmt, fit_intercept, refresh):
     """One-iteration calls chained through ``memory=`` give the long run's iterates
     and operator, and the operator is the dense BFGS recursion over the last
-    ``m`` steps from ``H0 = diag(H(x_final))^{-1}``."""
+    ``m`` steps from ``H0`` the inverse Hessian diagonal at the iterate where
+    it was last refreshed."""
     data = make_data(fmt=fmt)
     log_alpha = np.array([-2.0])
     problem = InnerProblem.from_data(data.X, data.y, fit_intercept=fit_intercept)
     fun_and_grad = problem.fun_and_grad(log_alpha)
-    initial = hessian_diagonal_initial(problem, log_alpha)
+    initial = hessian_diagonal_initial(problem, log_alpha, refresh)
     x0 = np.zeros(problem.n_coef)
     n_steps, m = 12, 4
     long_run = minimize_lbfgs(fun_and_grad, x0, m=m, tol=0, max_iter=n_steps,
@@ -171,7 +175,14 @@ def test_preconditioned_chain_reproduces_one_run(make_data, fmt, fit_intercept):
     _close(step.x, long_run.x, 1e-10)
     grads = [fun_and_grad(x)[1] for x in xs]
     pairs = [(xs[k + 1] - xs[k], grads[k + 1] - grads[k]) for k in range(n_steps)]
-    H0 = np.diag(1.0 / problem.hessian_diagonal(xs[-1], log_alpha))
+    # the refresh rule, replayed on the iterates
+    ref = xs[0]
+    for x in xs[1:]:
+        if np.linalg.norm(x - ref) > refresh * np.linalg.norm(x):
+            ref = x
+    if refresh == 0:
+        assert ref is xs[-1]
+    H0 = np.diag(1.0 / problem.hessian_diagonal(ref, log_alpha))
     reference = _dense_bfgs_from(H0, pairs[-m:])
     _close(long_run.inverse_hessian.todense(), reference, 1e-8)
     _close(step.inverse_hessian.todense(), reference, 1e-8)
@@ -187,8 +198,42 @@ def test_first_step_is_the_diagonal_newton_step(make_data):
                             initial_matrix=hessian_diagonal_initial(problem, log_alpha))
     d = -fun_and_grad(x0)[1] / problem.hessian_diagonal(x0, log_alpha)
     step = result.x - x0
-    # the step lies along -H0 g; the unit step is tried first
-    assert abs(step @ d) == pytest.approx(np.linalg.norm(step) * np.linalg.norm(d), rel=1e-12)
+    # the step lies along -H0 g
+    assert step @ d == pytest.approx(np.linalg.norm(step) * np.linalg.norm(d), rel=1e-12)
+
+
+def test_trial_step_is_sqrt_of_the_pair_scaling(rng):
+    pairs = _quadratic_pairs(rng, 5, 2)
+    h = rng.uniform(50.0, 100.0, 5)  # H0 = diag(1/h) underestimates: tau > 1
+    s, y = pairs[-1]
+    tau = (s @ y) / (y @ (y / h))
+    assert InverseDiagonal(h).trial_step(LBFGSMemory(3, pairs), 1.0) == 1.0
+    h_small = rng.uniform(0.01, 0.02, 5)  # overestimates: tau < 1
+    tau = (s @ y) / (y @ (y / h_small))
+    assert tau < 1
+    assert InverseDiagonal(h_small).trial_step(LBFGSMemory(3, pairs), 1.0) == \
+        pytest.approx(np.sqrt(tau), rel=1e-14)
+    assert InverseDiagonal(h_small).trial_step(LBFGSMemory(3), 5.0) == 1.0
+    assert ScaledIdentity().trial_step(LBFGSMemory(3), 5.0) == 0.2
+    assert ScaledIdentity().trial_step(LBFGSMemory(3, pairs), 5.0) == 1.0
+
+
+def test_refresh_rule_keeps_a_close_diagonal(make_data):
+    data = make_data()
+    problem = InnerProblem.from_data(data.X, data.y)
+    log_alpha = np.array([0.0])
+    initial = hessian_diagonal_initial(problem, log_alpha, refresh=0.1)
+    w = np.ones(problem.n_coef)
+    first = initial(w, ScaledIdentity())
+    assert first.point is w
+    assert initial(1.05 * w, first) is first
+    moved = initial(1.2 * w, first)
+    assert moved is not first
+    _close(moved.hessian_diagonal, problem.hessian_diagonal(1.2 * w, log_alpha), 1e-14)
+    # a diagonal of another size is never kept
+    assert initial(w, InverseDiagonal(np.ones(3), np.ones(3))).n == problem.n_coef
+    with pytest.raises(ValueError, match="refresh must be a non-negative number"):
+        hessian_diagonal_initial(problem, log_alpha, refresh=-1.0)
 
 
 def test_unreached_features_are_inverted_exactly(make_data, rng):
@@ -205,6 +250,7 @@ def test_unreached_features_are_inverted_exactly(make_data, rng):
         initial = get_initial_matrix(name)(problem, log_alpha)
         res[name] = minimize_lbfgs(fun_and_grad, np.zeros(15), m=30, tol=1e-9,
                                    initial_matrix=initial)
+    assert isinstance(res["hessian-diagonal"].memory.initial, InverseDiagonal)
     v = rng.standard_normal(15)
     for name, r in res.items():
         q_star = np.linalg.solve(H(X, data.y, r.x, np.full(15, np.exp(-3.0)), False), v)
@@ -224,17 +270,20 @@ def test_hypergradient_and_criterion_use_the_initial_matrix(make_data):
     outer = LogisticLoss(data.X_val, data.y_val)
     initial = res.inner.memory.initial
     assert isinstance(initial, InverseDiagonal)
-    _close(initial.hessian_diagonal, problem.hessian_diagonal(res.w, np.array([-1.0])), 1e-14)
+    _close(initial.hessian_diagonal, problem.hessian_diagonal(initial.point, np.array([-1.0])),
+           1e-14)
+    assert np.linalg.norm(initial.point - res.w) <= 0.1 * np.linalg.norm(res.w)
     _close(res.q, res.inner.inverse_hessian @ outer.gradient(res.w), 1e-14)
     criterion = HeldOutCriterion([(problem, outer)], get_method("shine-opa"),
                                  initial_matrix="hessian-diagonal")
     states = criterion.initial_state(np.array([0.0]))
     *_, results, states = criterion.evaluate(np.array([0.0]), 1e-6, states)
     assert isinstance(results[0].inner.memory.initial, InverseDiagonal)
-    # the carried memory is shifted with its diagonal, then re-evaluated at w0
+    # the carried memory is shifted with its diagonal: exact at its point
     *_, results, _ = criterion.evaluate(np.array([-1.0]), 1e-6, states)
-    _close(results[0].inner.memory.initial.hessian_diagonal,
-           problem.hessian_diagonal(results[0].w, np.array([-1.0])), 1e-14)
+    initial = results[0].inner.memory.initial
+    _close(initial.hessian_diagonal, problem.hessian_diagonal(initial.point, np.array([-1.0])),
+           1e-12)
     gamma = solve_and_differentiate(problem, outer, np.array([-1.0]), get_method("shine"),
                                     inner_tol=1e-6)
     assert isinstance(gamma.inner.memory.initial, ScaledIdentity)
