@@ -2,9 +2,9 @@
 
 The two-loop recursion applies ``B = V_k^T ... V_1^T H0 V_1 ... V_k + (s s^T
 terms)`` to a vector; the pairs ``(s, y)`` fix ``B`` on the directions they
-span, ``H0`` fixes it everywhere else. For an l2-regularised linear model
-``H = X^T D X + diag(alpha)``, the directions the training rows do not reach
-are seen by the pairs only through ``alpha``, and there ``B`` is ``H0``.
+span, ``H0`` dominates everywhere else. For an l2-regularised linear model
+``H = X^T D X + diag(alpha)`` is ``alpha`` on the directions orthogonal to
+every training row, which a solve started at zero never explores.
 
 Two initial matrices are provided, both diagonal and immutable:
 
@@ -12,8 +12,8 @@ Two initial matrices are provided, both diagonal and immutable:
   newest pair (the classical choice);
 - :class:`InverseDiagonal`, ``diag(h)^{-1}`` for ``h`` the diagonal of the
   Hessian at a point, ``(diag(X^T D X) + alpha)^{-1}`` for the inner problem
-  (:meth:`InnerProblem.hessian_diagonal`). It is exact wherever ``H`` is
-  diagonal, in particular on the features the training rows never touch.
+  (:meth:`InnerProblem.hessian_diagonal`). It is exact on the features no
+  training row touches, and close to ``1 / alpha`` on rare features.
 
 An initial matrix is part of an :class:`LBFGSMemory`. :func:`minimize_lbfgs`
 takes an ``initial_matrix`` callable ``(x, current) -> initial matrix`` that it
