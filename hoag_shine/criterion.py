@@ -55,13 +55,13 @@ class HeldOutCriterion:
         pairs shifted to the new strengths (see :meth:`LBFGSMemory.shifted`).
     n_jobs : int, optional
         Number of joblib workers over the splits.
-    initial_matrix : str or callable, default="gamma"
+    initial_matrix : str or callable, default="auto"
         Initial matrix of the inner L-BFGS two-loop recursion, see
         :func:`get_initial_matrix`.
     """
 
     def __init__(self, folds, method, *, memory_size=None, max_inner_iter=1000,
-                 warm_start_memory=True, n_jobs=None, initial_matrix="gamma"):
+                 warm_start_memory=True, n_jobs=None, initial_matrix="auto"):
         self.folds = folds
         self.method = method
         self.memory_size = memory_size
@@ -147,7 +147,7 @@ def _warm_memory(problem, state, log_alpha, warm_start_memory):
 
 
 def _evaluate_fold(fold, state, log_alpha, eps, *, method, memory_size, max_inner_iter,
-                   warm_start_memory, outer_step, initial_matrix="gamma"):
+                   warm_start_memory, outer_step, initial_matrix="auto"):
     """Forward and backward pass on one split, warm-started from ``state``."""
     problem, outer = fold
     result = solve_and_differentiate(

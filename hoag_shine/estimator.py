@@ -99,13 +99,15 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         ``callback(state)`` after every outer iteration; ``state`` is a dict
         with the history record plus ``coef`` and ``intercept``. Returning
         True stops the optimisation.
-    initial_matrix : {"gamma", "hessian-diagonal"} or callable, default="gamma"
+    initial_matrix : {"auto", "gamma", "hessian-diagonal"} or callable, default="auto"
         Initial matrix of the inner L-BFGS two-loop recursion, used by the
         inner solver's steps and by the SHINE inverse estimate: ``gamma I``
         (``gamma = s^T y / y^T y`` of the newest pair), or the inverse
         Hessian diagonal ``(diag(X^T D X) + alpha)^{-1}`` at the current
-        iterate; a callable is a factory as :func:`get_initial_matrix`
-        describes.
+        iterate; "auto" takes the diagonal with per-feature or grouped
+        strengths and ``gamma I`` with one strength (see
+        :ref:`choosing-initial-matrix`). A callable is a factory as
+        :func:`get_initial_matrix` describes.
 
     Attributes
     ----------
@@ -148,7 +150,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                  tolerance_factor=0.9, memory_size=None, warm_start_memory=True,
                  opa_freq=5, backward_max_iter=None, inner_max_iter=1000,
                  validation_fraction=0.25, cv=None, n_jobs=None, refit=True,
-                 random_state=None, verbose=0, callback=None, initial_matrix="gamma"):
+                 random_state=None, verbose=0, callback=None, initial_matrix="auto"):
         self.method = method
         self.regularization = regularization
         self.fit_intercept = fit_intercept

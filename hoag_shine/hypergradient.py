@@ -66,7 +66,7 @@ class HypergradientResult:
 def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
                             memory=None, inner_tol=1e-8, max_iter=1000,
                             memory_size=None, q0=None, backward_tol=None,
-                            outer_step=None, warn=True, initial_matrix="gamma"):
+                            outer_step=None, warn=True, initial_matrix="auto"):
     """Solve the inner problem at ``log_alpha`` and estimate the hypergradient.
 
     This is the routine shared by :func:`hypergradient` and the HOAG outer
@@ -102,7 +102,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
         forward pass follows it (OPA's "decreasing" schedule).
     warn : bool, default=True
         Let the inner solver warn when it stops short of ``inner_tol``.
-    initial_matrix : str or callable, default="gamma"
+    initial_matrix : str or callable, default="auto"
         Initial matrix of the L-BFGS two-loop recursion, used by the inner
         solver's steps and by the inverse estimate it exposes: a key of
         :data:`INITIAL_MATRICES` or a factory, see :func:`get_initial_matrix`.
@@ -139,7 +139,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
 def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
                   fit_intercept=False, tol=1e-10, max_iter=10000,
                   memory_size=None, opa_freq=None, backward_tol=1e-10,
-                  backward_max_iter=None, w0=None, initial_matrix="gamma"):
+                  backward_max_iter=None, w0=None, initial_matrix="auto"):
     """Hypergradient of the validation logistic loss in the log-scale strengths.
 
     Solves ``w* = argmin_w sum_i log(1 + exp(-y_i x_i^T w)) + 1/2 sum_j
@@ -182,11 +182,12 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         CG iteration cap (shine-refine's budget, default 5).
     w0 : ndarray, optional
         Inner starting point.
-    initial_matrix : {"gamma", "hessian-diagonal"} or callable, default="gamma"
+    initial_matrix : {"auto", "gamma", "hessian-diagonal"} or callable, default="auto"
         Initial matrix of the L-BFGS two-loop recursion (inner steps and
         the SHINE estimate): ``gamma I``, or the inverse Hessian diagonal
-        ``(diag(X^T D X) + alpha)^{-1}`` at the current iterate; see
-        :func:`get_initial_matrix`.
+        ``(diag(X^T D X) + alpha)^{-1}`` at the current iterate; "auto"
+        takes the diagonal for several strengths (per-feature, grouped) and
+        ``gamma I`` for one; see :func:`get_initial_matrix`.
 
     Returns
     -------

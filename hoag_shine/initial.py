@@ -262,10 +262,37 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
     return initial
 
 
+def auto_initial(problem, log_alpha):
+    """The inverse Hessian diagonal for several strengths, ``gamma I`` for one.
+
+    With per-feature or grouped strengths every coordinate of ``q`` enters
+    the hypergradient and the diagonal cut the inner iterations on every
+    data set measured; with one strength the outer-loop results were mixed
+    (see the documentation's results page).
+
+    Parameters
+    ----------
+    problem : InnerProblem
+        Inner problem (``n_hyper`` and ``hessian_diagonal`` are used).
+    log_alpha : array-like of shape (n_hyper,)
+        Log-scale strengths.
+
+    Returns
+    -------
+    callable or None
+        :func:`hessian_diagonal_initial` when ``problem.n_hyper > 1``, else
+        None (the memory's ``gamma I``).
+    """
+    if problem.n_hyper > 1:
+        return hessian_diagonal_initial(problem, log_alpha)
+    return None
+
+
 #: names accepted wherever an initial matrix is chosen: each maps
 #: ``(problem, log_alpha)`` to the ``initial_matrix`` callable of
 #: :func:`minimize_lbfgs` (None: the memory's ``gamma I``)
 INITIAL_MATRICES = {
+    "auto": auto_initial,
     "gamma": lambda problem, log_alpha: None,
     "hessian-diagonal": hessian_diagonal_initial,
 }
@@ -277,7 +304,8 @@ def get_initial_matrix(initial_matrix):
     Parameters
     ----------
     initial_matrix : str or callable
-        A key of :data:`INITIAL_MATRICES` ("gamma", "hessian-diagonal"), or a
+        A key of :data:`INITIAL_MATRICES` ("auto", "gamma",
+        "hessian-diagonal"), or a
         callable ``(problem, log_alpha) -> initial_matrix callable or None``.
 
     Returns

@@ -318,3 +318,15 @@ def test_tiny_diagonal_entries_are_floored():
     initial = InverseDiagonal([1.0, 0.0])
     assert np.all(np.isfinite(initial.diagonal(LBFGSMemory(2))))
     assert initial.hessian_diagonal[1] == pytest.approx(1e-12)
+
+
+def test_auto_takes_the_diagonal_for_several_strengths(make_data, make_strengths):
+    data = make_data()
+    for kind, expected in [("scalar", ScaledIdentity), ("per-feature", InverseDiagonal),
+                           ("grouped", InverseDiagonal)]:
+        groups, _, log_alpha, _ = make_strengths(kind, data.X.shape[1], base=-1.0)
+        problem = InnerProblem.from_data(data.X, data.y, groups)
+        outer = LogisticLoss(data.X_val, data.y_val)
+        res = solve_and_differentiate(problem, outer, log_alpha, get_method("shine"),
+                                      inner_tol=1e-6)
+        assert isinstance(res.inner.memory.initial, expected)
