@@ -200,7 +200,8 @@ class InverseDiagonal:
         InverseDiagonal
             New initial matrix with diagonal ``h + delta``.
         """
-        return InverseDiagonal(self.hessian_diagonal + delta, self.point)
+        # exact arithmetic keeps h + delta >= 0; clip the rounding below it
+        return InverseDiagonal(np.maximum(self.hessian_diagonal + delta, 0.0), self.point)
 
     @property
     def n(self):

@@ -27,7 +27,8 @@ class LBFGSMemory:
         skipped as in :meth:`push`.
     initial : ScaledIdentity or InverseDiagonal, optional
         Initial matrix ``H0`` of the two-loop recursion (an object with
-        ``diagonal(memory)`` and ``shifted(delta)``); default ``gamma I``
+        ``diagonal(memory)``, ``trial_step(memory, grad_norm)``,
+        ``shifted(delta)`` and ``n``); default ``gamma I``
         (:class:`ScaledIdentity`). The solver replaces it at each iterate
         when it is given an ``initial_matrix`` callable.
 
