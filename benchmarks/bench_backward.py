@@ -16,6 +16,19 @@ updates), so the column isolates the error of the backward pass. A second
 column compares with the reference run's hypergradient itself (forward
 differences included).
 
+Inversion quality, as the SHINE paper measures it (its Figure 2): for each
+method, ``q = B v`` (``v`` the outer gradient) against ``q* = H^{-1} v`` from
+cold-started CG to ``--reference-tol`` at the method's own inner solution;
+the table prints the cosine of ``q`` to ``q*``, the norm ratio
+``||q|| / ||q*||``, ``|cos(w, q*)|`` (how much the scalar hypergradient
+``-alpha w^T q`` amplifies the error of ``q``), the relative error of the
+scalar hypergradient, and the per-feature hypergradient accuracy: the cosine
+of the vector ``-alpha w * q`` (the hypergradient in per-feature strengths,
+all equal to ``alpha``) to the same vector with ``q*``. A spec
+``name/initial`` runs the method with that initial matrix of the L-BFGS
+two-loop recursion (``shine/hessian-diagonal``); ``--inner-tol`` takes several
+tolerances.
+
 Backward times are compared with CG at the tolerance a HOAG step would use
 (``--hoag-tol``, default 1e-3; HOAG decreases it along the run). In a HOAG
 run CG is warm-started at the previous step's solution, which this one-shot
@@ -24,6 +37,12 @@ benchmark does not do; its CG counts are therefore those of a cold start.
 Run from the repository root::
 
     python -m benchmarks.bench_backward --data-home ../shared/datasets
+
+The inversion-quality comparison of the documentation::
+
+    python -m benchmarks.bench_backward --data-home ../shared/datasets \
+        --inner-tol 1e-3 1e-5 --repeat 1 \
+        --methods shine shine/hessian-diagonal shine-opa shine-opa/hessian-diagonal
 """
 import argparse
 import hashlib
@@ -37,8 +56,9 @@ from ._common import (add_common_arguments, describe_data, describe_machine,
                       format_machine, format_table, limit_threads, load_from_args,
                       median, split_indices, thread_limit, write_json)
 
-DEFAULT_METHODS = ["cg@1e-10", "cg@1e-6", "cg@1e-3", "shine", "shine-opa",
-                   "shine-refine", "shine-pcg@1e-3", "shine-pcg@1e-10", "jacobian-free"]
+DEFAULT_METHODS = ["cg@1e-10", "cg@1e-6", "cg@1e-3", "shine", "shine/hessian-diagonal",
+                   "shine-opa", "shine-refine", "shine-pcg@1e-3", "shine-pcg@1e-10",
+                   "jacobian-free"]
 
 
 def format_tol(tol):
@@ -48,14 +68,21 @@ def format_tol(tol):
 
 
 def canonical_spec(spec):
-    """``"name"`` or ``"name@tol"`` with the tolerance written by :func:`format_tol`."""
+    """``"name[@tol][/initial]"`` with the tolerance written by :func:`format_tol`."""
+    spec, _, initial = spec.partition("/")
     name, _, tol = spec.partition("@")
-    return f"{name}@{format_tol(float(tol))}" if tol else name
+    spec = f"{name}@{format_tol(float(tol))}" if tol else name
+    return f"{spec}/{initial}" if initial else spec
+
+
+def initial_of(spec):
+    """The initial matrix named by ``"name[@tol][/initial]"`` ("gamma" by default)."""
+    return spec.partition("/")[2] or "gamma"
 
 
 def make_method(spec, args):
-    """``"name"`` or ``"name@tol"`` -> a method object (package defaults otherwise)."""
-    name, _, tol = spec.partition("@")
+    """``"name[@tol][/initial]"`` -> a method object (package defaults otherwise)."""
+    name, _, tol = spec.partition("/")[0].partition("@")
     options = {"tol": float(tol) if tol else None}
     if name == "shine-refine":
         options["max_iter"] = args.refine_max_iter
@@ -68,15 +95,28 @@ def _key(w):
     return hashlib.sha1(np.ascontiguousarray(w).view(np.uint8)).hexdigest()
 
 
-def reference_grad(problem, outer, log_alpha, w, tol):
-    """Hypergradient at ``w`` with ``q`` from cold-started CG at tolerance ``tol``."""
+def reference_q(problem, outer, log_alpha, w, tol):
+    """``q* = H^{-1} grad g(w)`` at ``w`` by cold-started CG at tolerance ``tol``."""
     hessian = problem.hessian_operator(w, log_alpha)
     q, _ = get_method("cg", tol=tol, warm_start=False).solve(
         hessian, outer.gradient(w), None, None)
-    return -problem.cross_vjp(w, log_alpha, q)
+    return q
 
 
-def run_method(problem, outer, log_alpha, method, inner_tol, args):
+def _cos(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def inversion_quality(q, q_star, w):
+    """The SHINE paper's measures of ``q`` against ``q*``, and what they mean for ``w``."""
+    return {"cos_q": _cos(q, q_star),
+            "norm_ratio": float(np.linalg.norm(q) / np.linalg.norm(q_star)),
+            "rel_err_q": float(np.linalg.norm(q - q_star) / np.linalg.norm(q_star)),
+            "abs_cos_w_q_star": abs(_cos(w, q_star)),
+            "cos_per_feature": _cos(w * q, w * q_star)}
+
+
+def run_method(problem, outer, log_alpha, method, inner_tol, args, initial="gamma"):
     """``args.repeat`` forward+backward passes; median times, last result."""
     runs = []
     for _ in range(args.repeat):
@@ -84,7 +124,8 @@ def run_method(problem, outer, log_alpha, method, inner_tol, args):
             warnings.simplefilter("always")
             result = solve_and_differentiate(
                 problem, outer, log_alpha, method, inner_tol=inner_tol,
-                max_iter=args.max_iter, memory_size=args.memory)
+                inner_max_iter=args.max_iter, memory_size=args.memory,
+                initial_matrix=initial)
         runs.append(result)
     return {"result": runs[-1],
             "time_forward": median([r.time_forward for r in runs]),
@@ -92,34 +133,38 @@ def run_method(problem, outer, log_alpha, method, inner_tol, args):
             "warnings": sorted({str(w.message) for w in caught})}
 
 
-def benchmark_lambda(problem, outer, lam, specs, args):
+def benchmark_lambda(problem, outer, lam, specs, args, relative_tol):
     """All methods at one lambda; the reference spec must come first."""
     log_alpha = np.array([lam])
     w0 = np.zeros(problem.n_coef)
-    inner_tol = args.inner_tol * np.linalg.norm(problem.value_and_gradient(w0, log_alpha)[1])
-    references, rows = {}, {}
+    inner_tol = relative_tol * np.linalg.norm(problem.value_and_gradient(w0, log_alpha)[1])
+    references, q_stars, rows = {}, {}, {}
     for spec in specs:
         method = make_method(spec, args)
-        out = run_method(problem, outer, log_alpha, method, inner_tol, args)
+        out = run_method(problem, outer, log_alpha, method, inner_tol, args,
+                         initial_of(spec))
         res = out["result"]
         key = _key(res.w)
         if key not in references:
-            references[key] = (res.grad if spec == specs[0] else
-                               reference_grad(problem, outer, log_alpha, res.w,
-                                              args.reference_tol))
+            q_stars[key] = (res.q if spec == specs[0] else
+                            reference_q(problem, outer, log_alpha, res.w,
+                                        args.reference_tol))
+            references[key] = -problem.cross_vjp(res.w, log_alpha, q_stars[key])
         rows[spec] = {
-            "method": repr(method), "memory": int(res.inner.memory.maxlen),
+            "method": repr(method), "memory": int(res.inner.memory.memory_size),
             "time_forward": out["time_forward"], "time_backward": out["time_backward"],
             "n_inner_iter": res.n_inner_iter, "n_grad_evals": res.n_grad_evals,
             "n_hvp": res.n_hvp, "inner_converged": bool(res.inner.success),
             "grad": res.grad.tolist(), "outer_loss": res.outer_loss,
             "reference_grad_own_w": references[key].tolist(),
             "rel_err_own_w": _rel_err(res.grad, references[key]),
+            **inversion_quality(res.q, q_stars[key], res.w),
             "warnings": out["warnings"]}
     reference = np.array(rows[specs[0]]["grad"])
     for row in rows.values():
         row["rel_err_vs_reference_run"] = _rel_err(np.array(row["grad"]), reference)
-    return {"lambda": lam, "inner_tol": inner_tol, "methods": rows}
+    return {"lambda": lam, "relative_inner_tol": relative_tol, "inner_tol": inner_tol,
+            "methods": rows}
 
 
 def _rel_err(grad, reference):
@@ -131,7 +176,8 @@ def report(results, specs, reference_spec, hoag_spec):
     for res in results:
         ref_bw = res["methods"][reference_spec]["time_backward"]
         hoag_bw = res["methods"][hoag_spec]["time_backward"]
-        print(f"lambda = {res['lambda']:g}   (inner tol {res['inner_tol']:.3e} on ||grad h||_2)")
+        print(f"lambda = {res['lambda']:g}   (inner tol {res['relative_inner_tol']:g} "
+              f"||grad h(0)||_2 = {res['inner_tol']:.3e})")
         rows = []
         for spec in specs:
             r = res["methods"][spec]
@@ -151,6 +197,7 @@ def report(results, specs, reference_spec, hoag_spec):
             for message in res["methods"][spec]["warnings"]:
                 print(f"  warning ({spec}): {message}")
         print()
+    report_quality(results, specs, reference_spec)
     rows = []
     for spec in specs:
         speedups = [res["methods"][hoag_spec]["time_backward"] /
@@ -158,8 +205,8 @@ def report(results, specs, reference_spec, hoag_spec):
         errors = [res["methods"][spec]["rel_err_own_w"] for res in results]
         rows.append([spec, " ".join(f"{s:8.1f}" for s in speedups),
                      " ".join(f"{e:8.1e}" for e in errors)])
-    lambdas = " ".join(f"{res['lambda']:8g}" for res in results)
-    print(f"summary over lambda = {lambdas}")
+    lambdas = " ".join(f"{res['lambda']:g}@{res['relative_inner_tol']:g}" for res in results)
+    print(f"summary over lambda@inner tol = {lambdas}")
     print(format_table(["method", f"bwd speed-up vs {hoag_spec} (x)",
                         f"rel err vs {reference_spec} (same w)"], rows))
     if "shine" in specs:
@@ -168,6 +215,24 @@ def report(results, specs, reference_spec, hoag_spec):
         print(f"\nSHINE backward pass vs {hoag_spec}: {min(speedups):.0f}x to "
               f"{max(speedups):.0f}x cheaper (the SHINE paper reports up to two "
               f"orders of magnitude, i.e. ~100x).")
+
+
+def report_quality(results, specs, reference_spec):
+    """One table: inversion quality of every method at every (lambda, inner tol)."""
+    rows = []
+    for res in results:
+        for spec in specs[1:]:
+            r = res["methods"][spec]
+            rows.append([f"{res['lambda']:g}", f"{res['relative_inner_tol']:g}", spec,
+                         f"{r['cos_q']:.3f}", f"{r['norm_ratio']:.3g}",
+                         f"{r['rel_err_q']:.2f}", f"{r['abs_cos_w_q_star']:.3g}",
+                         f"{r['rel_err_own_w']:.1e}", f"{r['cos_per_feature']:.3f}"])
+    print(f"inversion quality: q = B v against q* = H^-1 v ({reference_spec}, cold start) "
+          "at each method's own inner solution")
+    print(format_table(["lambda", "inner tol", "method", "cos(q, q*)", "|q|/|q*|",
+                        "|q-q*|/|q*|", "|cos(w, q*)|", "scalar hypergrad rel err",
+                        "per-feature hypergrad cos"], rows))
+    print()
 
 
 def main(argv=None):
@@ -181,8 +246,8 @@ def main(argv=None):
                         help="CG tolerance of the reference hypergradient")
     parser.add_argument("--hoag-tol", type=float, default=1e-3,
                         help="CG tolerance the backward times are compared with")
-    parser.add_argument("--inner-tol", type=float, default=1e-6,
-                        help="inner tolerance relative to ||grad h(0)||_2")
+    parser.add_argument("--inner-tol", type=float, nargs="+", default=[1e-6],
+                        help="inner tolerances relative to ||grad h(0)||_2")
     parser.add_argument("--max-iter", type=int, default=1000, help="inner iteration cap")
     parser.add_argument("--memory", type=int, default=None,
                         help="L-BFGS memory for all methods (default: each method's)")
@@ -212,11 +277,11 @@ def main(argv=None):
         print(format_machine(machine))
         print(describe_data(args.dataset, X, y))
         print(f"split   : {len(train):,} training, {len(outer_idx):,} outer samples "
-              f"(seed {args.seed}); inner tol {args.inner_tol:g} ||grad h(0)||_2, "
+              f"(seed {args.seed}); inner tol {args.inner_tol} ||grad h(0)||_2, "
               f"max_iter {args.max_iter}; median of {args.repeat} passes per method")
         print()
-        results = [benchmark_lambda(problem, outer, lam, specs, args)
-                   for lam in args.lambdas]
+        results = [benchmark_lambda(problem, outer, lam, specs, args, tol)
+                   for lam in args.lambdas for tol in args.inner_tol]
     report(results, specs, reference_spec, hoag_spec)
     if args.json:
         write_json(args.json, {"benchmark": "backward", "args": vars(args),

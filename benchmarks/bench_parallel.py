@@ -88,7 +88,7 @@ class _Recorder:
 
     def measure(self, criterion, log_alpha, eps, states, out):
         results, new_states = out[2], out[3]
-        options = (log_alpha, eps, criterion.method, criterion.max_inner_iter)
+        options = (log_alpha, eps, criterion.method, criterion.inner_max_iter)
         in_process = all(type(s).__name__ == "FoldState" for s in new_states)
         self.folder.append(sum(os.path.getsize(s.path) for s in new_states
                                if type(s).__name__ == "StateFile"))

@@ -2,10 +2,12 @@
 from .acceptance import LossEstimate, TrustedDecrease
 from .criterion import FoldState, HeldOutCriterion
 from .datafit import LogisticLoss
-from .escalation import BackwardEscalation
 from .display import HistoryDisplay
+from .escalation import BackwardEscalation
 from .estimator import HyperOptimizer
 from .hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
+from .initial import (INITIAL_MATRICES, InverseDiagonal, ScaledIdentity,
+                      get_initial_matrix, hessian_diagonal_initial)
 from .inner import InnerProblem
 from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .memory import InverseHessianOperator, LBFGSMemory
@@ -20,8 +22,10 @@ __version__ = "0.1.0"
 __all__ = [
     "BackwardEscalation",
     "FoldState",
+    "get_initial_matrix",
     "get_method",
     "HeldOutCriterion",
+    "hessian_diagonal_initial",
     "HistoryDisplay",
     "hoag",
     "HOAGResult",
@@ -29,8 +33,10 @@ __all__ = [
     "HypergradientMethod",
     "HypergradientResult",
     "HyperOptimizer",
+    "INITIAL_MATRICES",
     "InnerConvergenceWarning",
     "InnerProblem",
+    "InverseDiagonal",
     "InverseHessianOperator",
     "L2Penalty",
     "LBFGSMemory",
@@ -39,6 +45,7 @@ __all__ = [
     "METHODS",
     "minimize_lbfgs",
     "OPAUpdates",
+    "ScaledIdentity",
     "SecantTrustRegion",
     "solve_and_differentiate",
     "Step",

@@ -395,7 +395,7 @@ def check_hyper(log_alpha, groups, n_features):
     return log_alpha, index
 
 
-def check_lbfgs_params(fun_and_grad, x0, *, m, tol, max_iter, memory, extra_secant,
+def check_lbfgs_params(fun_and_grad, x0, *, memory_size, tol, max_iter, memory, extra_secant,
                        c1, c2, max_linesearch, warn):
     """Validate the arguments of :func:`minimize_lbfgs`.
 
@@ -413,7 +413,7 @@ def check_lbfgs_params(fun_and_grad, x0, *, m, tol, max_iter, memory, extra_seca
     x0 = check_real_array("x0", x0, ndim=1)
     if x0.size == 0:
         raise ValueError("x0 must hold at least one entry, got an empty array")
-    check_int("m", m, 1)
+    check_int("memory_size", memory_size, 1)
     check_real("tol", tol, 0.0)
     check_int("max_iter", max_iter, 0)
     if memory is not None:
@@ -433,13 +433,13 @@ def check_lbfgs_params(fun_and_grad, x0, *, m, tol, max_iter, memory, extra_seca
     check_bool("warn", warn)
 
 
-def check_hypergradient_params(*, tol, max_iter, memory_size, opa_freq,
+def check_hypergradient_params(*, inner_tol, inner_max_iter, memory_size, opa_freq,
                                backward_tol, backward_max_iter, w0, n_coef):
     """Validate the scalar options of :func:`hypergradient` and its ``w0``.
 
     Parameters
     ----------
-    tol, max_iter, memory_size, opa_freq, backward_tol, backward_max_iter, w0
+    inner_tol, inner_max_iter, memory_size, opa_freq, backward_tol, backward_max_iter, w0
         As in :func:`hypergradient`.
     n_coef : int
         Length of the coefficient vector (``w0``'s expected shape).
@@ -449,8 +449,8 @@ def check_hypergradient_params(*, tol, max_iter, memory_size, opa_freq,
     w0 : ndarray of shape (n_coef,)
         A new array: zeros when ``w0`` is None.
     """
-    check_real("tol", tol, 0.0)
-    check_int("max_iter", max_iter, 0)
+    check_real("inner_tol", inner_tol, 0.0)
+    check_int("inner_max_iter", inner_max_iter, 0)
     check_int("memory_size", memory_size, 1, allow_none=True)
     check_int("opa_freq", opa_freq, 1, allow_none=True)
     check_real("backward_tol", backward_tol, 0.0)
@@ -461,3 +461,4 @@ def check_hypergradient_params(*, tol, max_iter, memory_size, opa_freq,
     if w0.shape != (n_coef,):
         raise ValueError(f"w0 must have shape ({n_coef},), got {w0.shape}")
     return w0
+

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._parallel import make_runner
+from ._deprecation import DEPRECATED, renamed
 from .hypergradient import solve_and_differentiate
 
 
@@ -51,7 +52,7 @@ class HeldOutCriterion:
         How the backward pass obtains ``H^{-1} grad g``.
     memory_size : int, optional
         L-BFGS memory size (default: the method's).
-    max_inner_iter : int, default=1000
+    inner_max_iter : int, default=1000
         Inner iteration cap.
     warm_start_memory : bool, default=True
         Start each inner solve from the previous step's L-BFGS memory, its
@@ -64,6 +65,11 @@ class HeldOutCriterion:
         backends (loky) in workers that read the splits from a temporary
         folder written once, and on Dask's distributed scheduler where the
         splits were scattered once.
+    initial_matrix : str or callable, default="auto"
+        Initial matrix of the inner L-BFGS two-loop recursion, see
+        :func:`get_initial_matrix`.
+    max_inner_iter : int, optional
+        Former name of ``inner_max_iter``; deprecated.
 
     Notes
     -----
@@ -92,12 +98,15 @@ class HeldOutCriterion:
     (1,)
     """
 
-    def __init__(self, folds, method, *, memory_size=None, max_inner_iter=1000,
-                 warm_start_memory=True, n_jobs=None):
+    def __init__(self, folds, method, *, memory_size=None, inner_max_iter=1000,
+                 warm_start_memory=True, n_jobs=None, initial_matrix="auto",
+                 max_inner_iter=DEPRECATED):
         self.folds = folds
         self.method = method
         self.memory_size = memory_size
-        self.max_inner_iter = max_inner_iter
+        self.inner_max_iter = renamed(inner_max_iter, 1000, max_inner_iter,
+                                      "max_inner_iter", "inner_max_iter")
+        self.initial_matrix = initial_matrix
         self.warm_start_memory = warm_start_memory
         self.n_jobs = n_jobs
         self._runner = None
@@ -177,7 +186,8 @@ class HeldOutCriterion:
         if self._runner is None:
             self._runner = make_runner(self.folds, self.n_jobs, _evaluate_fold)
         options = dict(method=self.method if method is None else method,
-                       memory_size=self.memory_size, max_inner_iter=self.max_inner_iter,
+                       memory_size=self.memory_size, inner_max_iter=self.inner_max_iter,
+                       initial_matrix=self.initial_matrix,
                        warm_start_memory=self.warm_start_memory, outer_step=outer_step)
         pairs = self._runner.evaluate(log_alpha, eps, states, options)
         results = [r for r, _ in pairs]
@@ -202,8 +212,9 @@ def _evaluate_fold(fold, state, log_alpha, eps, options):
     result = solve_and_differentiate(
         problem, outer, log_alpha, options["method"], w0=state.w,
         memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
-        inner_tol=eps * state.grad_norm0, max_iter=options["max_inner_iter"],
+        inner_tol=eps * state.grad_norm0, inner_max_iter=options["inner_max_iter"],
         memory_size=options["memory_size"], q0=state.q, backward_tol=eps,
-        outer_step=options["outer_step"], warn=False)
+        outer_step=options["outer_step"], warn=False,
+        initial_matrix=options["initial_matrix"])
     memory = result.inner.memory if warm_start_memory else None
     return result, FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)

@@ -1,4 +1,6 @@
 """Summed logistic loss, the datafit of the inner and of the outer problem."""
+from functools import cached_property
+
 import numpy as np
 from scipy.special import expit
 
@@ -35,6 +37,13 @@ class LogisticLoss:
         self.X = check_design(X)
         self.y = np.asarray(y, dtype=float)
         self.fit_intercept = fit_intercept
+
+    @cached_property
+    def _squared_X(self):
+        # a function of X alone, computed at the first Hessian diagonal
+        if hasattr(self.X, "multiply"):
+            return self.X.multiply(self.X).tocsr()
+        return np.square(self.X)
 
     @property
     def n_coef(self):
@@ -183,3 +192,26 @@ class LogisticLoss:
         """
         xv = self.matvec(v)
         return self.rmatvec(weights * xv if v.ndim == 1 else weights[:, None] * xv)
+
+    def hessian_diagonal(self, weights):
+        """Diagonal of ``X^T diag(weights) X`` (intercept column included).
+
+        One product of the elementwise square of ``X`` with ``weights``: the
+        cost of one gradient.
+
+        Parameters
+        ----------
+        weights : ndarray of shape (n_samples,)
+            Second derivative of the pointwise loss in the linear predictor,
+            as returned by :meth:`hessian_weights`.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,)
+            ``sum_i weights_i X_ij^2`` for each coefficient ``j``, and
+            ``sum_i weights_i`` for the intercept when it is fitted.
+        """
+        diag = np.asarray(self._squared_X.T @ weights).ravel()
+        if self.fit_intercept:
+            return np.append(diag, weights.sum())
+        return diag

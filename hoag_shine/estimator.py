@@ -16,6 +16,7 @@ from ._validation import (SPARSE_FORMATS, check_bool, check_callable, check_grou
 from .criterion import HeldOutCriterion
 from .datafit import LogisticLoss
 from .escalation import BackwardEscalation
+from .initial import get_initial_matrix
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import METHODS, HypergradientMethod, get_method
@@ -105,6 +106,15 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         ``callback(state)`` after every outer iteration; ``state`` is a dict
         with the history record plus ``coef`` and ``intercept``. Returning
         True stops the optimisation.
+    initial_matrix : {"auto", "gamma", "hessian-diagonal"} or callable, default="auto"
+        Initial matrix of the inner L-BFGS two-loop recursion, used by the
+        inner solver's steps and by the SHINE inverse estimate: ``gamma I``
+        (``gamma = s^T y / y^T y`` of the newest pair), or the inverse
+        Hessian diagonal ``(diag(X^T D X) + alpha)^{-1}`` at the current
+        iterate; "auto" takes the diagonal with per-feature or grouped
+        strengths and ``gamma I`` with one strength (see
+        :ref:`choosing-initial-matrix`). A callable is a factory as
+        :func:`get_initial_matrix` describes.
 
     Attributes
     ----------
@@ -172,7 +182,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                  tolerance_factor=0.9, memory_size=None, warm_start_memory=True,
                  opa_freq=5, backward_max_iter=None, inner_max_iter=1000,
                  validation_fraction=0.25, cv=None, n_jobs=None, refit=True,
-                 random_state=None, verbose=0, callback=None):
+                 random_state=None, verbose=0, callback=None, initial_matrix="auto"):
         self.method = method
         self.regularization = regularization
         self.fit_intercept = fit_intercept
@@ -187,6 +197,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         self.warm_start_memory = warm_start_memory
         self.opa_freq = opa_freq
         self.backward_max_iter = backward_max_iter
+        self.initial_matrix = initial_matrix
         self.inner_max_iter = inner_max_iter
         self.validation_fraction = validation_fraction
         self.cv = cv
@@ -220,6 +231,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             check_int("opa_freq", self.opa_freq, 1)
         check_int("memory_size", self.memory_size, 1, allow_none=True)
         check_int("backward_max_iter", self.backward_max_iter, 0, allow_none=True)
+        get_initial_matrix(self.initial_matrix)
         check_real("tol", self.tol, 0.0)
         check_real("tolerance_init", self.tolerance_init, 0.0, low_open=True)
         if not (isinstance(self.tolerance_decrease, str)
@@ -349,8 +361,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                  for tr, te in splits]
         criterion = HeldOutCriterion(
             folds, method, memory_size=self.memory_size,
-            max_inner_iter=self.inner_max_iter,
-            warm_start_memory=self.warm_start_memory, n_jobs=self.n_jobs)
+            inner_max_iter=self.inner_max_iter,
+            warm_start_memory=self.warm_start_memory, n_jobs=self.n_jobs,
+            initial_matrix=self.initial_matrix)
         with criterion:  # releases the workers and the fold data, also on error
             result = hoag(criterion, lam0.copy(), max_iter=self.max_iter, tol=self.tol,
                           bounds=tuple(bounds), tolerance_init=self.tolerance_init,
@@ -380,7 +393,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         w0 = np.mean([r.w for r in result.results], axis=0)
         fun = problem.fun_and_grad(result.log_alpha)
         g0 = fun(np.zeros(problem.n_coef))[1]
-        return minimize_lbfgs(fun, w0, m=10, tol=REFIT_TOL * np.linalg.norm(g0),
+        return minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * np.linalg.norm(g0),
                               max_iter=self.inner_max_iter).x
 
     # -- prediction --------------------------------------------------------

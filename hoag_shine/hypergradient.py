@@ -10,9 +10,11 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from .datafit import LogisticLoss
+from .initial import get_initial_matrix
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import get_method
+from ._deprecation import DEPRECATED, renamed
 from ._validation import (check_bool, check_hyper, check_hypergradient_params,
                           check_training_pair)
 
@@ -70,9 +72,10 @@ class HypergradientResult:
 
 
 def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
-                            memory=None, inner_tol=1e-8, max_iter=1000,
+                            memory=None, inner_tol=1e-8, inner_max_iter=1000,
                             memory_size=None, q0=None, backward_tol=None,
-                            outer_step=None, warn=True):
+                            outer_step=None, warn=True, initial_matrix="auto",
+                            max_iter=DEPRECATED):
     """Solve the inner problem at ``log_alpha`` and estimate the hypergradient.
 
     This is the routine shared by :func:`hypergradient` and the HOAG outer
@@ -94,7 +97,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
         L-BFGS memory to warm-start the inner solver from.
     inner_tol : float, default=1e-8
         Absolute gradient-norm tolerance of the inner solve.
-    max_iter : int, default=1000
+    inner_max_iter : int, default=1000
         Inner iteration cap.
     memory_size : int, optional
         L-BFGS memory size (default: the method's ``default_memory``).
@@ -108,19 +111,27 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
         forward pass follows it (OPA's "decreasing" schedule).
     warn : bool, default=True
         Let the inner solver warn when it stops short of ``inner_tol``.
+    initial_matrix : str or callable, default="auto"
+        Initial matrix of the L-BFGS two-loop recursion, used by the inner
+        solver's steps and by the inverse estimate it exposes: a key of
+        :data:`INITIAL_MATRICES` or a factory, see :func:`get_initial_matrix`.
+    max_iter : int, optional
+        Former name of ``inner_max_iter``; deprecated.
 
     Returns
     -------
     HypergradientResult
         Inner solution, outer loss, hypergradient and work counters.
     """
+    inner_max_iter = renamed(inner_max_iter, 1000, max_iter, "max_iter", "inner_max_iter")
     start = perf_counter()
     m = method.default_memory if memory_size is None else memory_size
     w0 = np.zeros(problem.n_coef) if w0 is None else w0
-    inner = minimize_lbfgs(problem.fun_and_grad(log_alpha), w0, m=m,
-                           tol=inner_tol, max_iter=max_iter, memory=memory,
+    inner = minimize_lbfgs(problem.fun_and_grad(log_alpha), w0, memory_size=m,
+                           tol=inner_tol, max_iter=inner_max_iter, memory=memory,
                            extra_secant=method.forward_hook(outer.gradient, outer_step),
-                           warn=warn)
+                           warn=warn,
+                           initial_matrix=get_initial_matrix(initial_matrix)(problem, log_alpha))
     middle = perf_counter()
     w = inner.x
     outer_loss, v = outer.value_and_gradient(w)
@@ -140,9 +151,10 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
 
 
 def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
-                  fit_intercept=False, tol=1e-10, max_iter=10000,
+                  fit_intercept=False, inner_tol=1e-10, inner_max_iter=10000,
                   memory_size=None, opa_freq=None, backward_tol=1e-10,
-                  backward_max_iter=None, w0=None):
+                  backward_max_iter=None, w0=None, initial_matrix="auto",
+                  tol=DEPRECATED, max_iter=DEPRECATED):
     """Hypergradient of the validation logistic loss in the log-scale strengths.
 
     Solves ``w* = argmin_w sum_i log(1 + exp(-y_i x_i^T w)) + 1/2 sum_j
@@ -170,9 +182,9 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         per distinct label, in sorted label order).
     fit_intercept : bool, default=False
         Fit an unpenalised intercept.
-    tol : float, default=1e-10
+    inner_tol : float, default=1e-10
         Inner tolerance, relative to the gradient norm at ``w = 0``.
-    max_iter : int, default=10000
+    inner_max_iter : int, default=10000
         Inner iteration cap.
     memory_size : int, optional
         L-BFGS memory size (default: 10 for exact, cg and jacobian-free,
@@ -185,6 +197,14 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         CG iteration cap (shine-refine's budget, default 5).
     w0 : ndarray, optional
         Inner starting point.
+    initial_matrix : {"auto", "gamma", "hessian-diagonal"} or callable, default="auto"
+        Initial matrix of the L-BFGS two-loop recursion (inner steps and
+        the SHINE estimate): ``gamma I``, or the inverse Hessian diagonal
+        ``(diag(X^T D X) + alpha)^{-1}`` at the current iterate; "auto"
+        takes the diagonal for several strengths (per-feature, grouped) and
+        ``gamma I`` for one; see :func:`get_initial_matrix`.
+    tol, max_iter : optional
+        Former names of ``inner_tol`` and ``inner_max_iter``; deprecated.
 
     Returns
     -------
@@ -201,23 +221,27 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     >>> res.grad.shape
     (1,)
     """
+    inner_tol = renamed(inner_tol, 1e-10, tol, "tol", "inner_tol")
+    inner_max_iter = renamed(inner_max_iter, 10000, max_iter, "max_iter", "inner_max_iter")
     X, y, X_val, y_val = check_training_pair(X, y, X_val, y_val)
     log_alpha, groups = check_hyper(log_alpha, groups, X.shape[1])
     fit_intercept = check_bool("fit_intercept", fit_intercept)
     w0 = check_hypergradient_params(
-        tol=tol, max_iter=max_iter, memory_size=memory_size,
+        inner_tol=inner_tol, inner_max_iter=inner_max_iter, memory_size=memory_size,
         opa_freq=opa_freq, backward_tol=backward_tol, backward_max_iter=backward_max_iter,
         w0=w0, n_coef=X.shape[1] + int(fit_intercept))
     problem = InnerProblem.from_data(X, y, groups, fit_intercept)
     outer = LogisticLoss(X_val, y_val, fit_intercept)
     method = get_method(method, tol=backward_tol, max_iter=backward_max_iter,
                         freq=opa_freq)
+    initial_matrix = get_initial_matrix(initial_matrix)
     # relative to the gradient at w = 0, so that a warm start near the
     # solution does not make the tolerance unreachable
     g0 = problem.value_and_gradient(np.zeros(problem.n_coef), log_alpha)[1]
     result = solve_and_differentiate(
-        problem, outer, log_alpha, method, w0=w0, inner_tol=tol * np.linalg.norm(g0),
-        max_iter=max_iter, memory_size=memory_size)
+        problem, outer, log_alpha, method, w0=w0, inner_tol=inner_tol * np.linalg.norm(g0),
+        inner_max_iter=inner_max_iter, memory_size=memory_size,
+        initial_matrix=initial_matrix)
     if not result.finite:
         raise FloatingPointError(
             f"the hypergradient is not finite (outer loss {result.outer_loss}, "

@@ -172,6 +172,24 @@ class InnerProblem:
         return LinearOperator((n, n), matvec=matmat, rmatvec=matmat,
                               matmat=matmat, dtype=float)
 
+    def hessian_diagonal(self, w, log_alpha):
+        """Diagonal of the Hessian of ``h`` in ``w``: ``diag(X^T D X) + alpha``.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Point at which the Hessian is taken.
+        log_alpha : ndarray of shape (n_hyper,)
+            Log-scale strengths.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,)
+            Hessian diagonal (the intercept's entry has no strength).
+        """
+        weights = self.datafit.hessian_weights(w)
+        return self.datafit.hessian_diagonal(weights) + self.penalty.strengths(log_alpha)
+
     def cross_vjp(self, w, log_alpha, q):
         """``(d/dlog_alpha grad_w h)^T q``: one entry per strength.
 

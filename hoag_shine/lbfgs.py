@@ -6,6 +6,7 @@ from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 
 from .linesearch import strong_wolfe
+from ._deprecation import DEPRECATED, renamed
 from .memory import LBFGSMemory
 from ._validation import check_lbfgs_params
 
@@ -23,21 +24,23 @@ def _direction(memory, g):
     d = -memory.apply(g)
     if not np.all(np.isfinite(d)) or np.dot(d, g) >= 0:
         # a two-loop direction that is not a descent direction means the
-        # memory is numerically stale: restart from steepest descent
+        # memory is numerically stale: restart from -H0 g (steepest descent
+        # for gamma I, whose gamma is 1 without pairs)
         memory.clear()
-        d = -g
+        d = -memory.apply(g)
     return d
 
 
-def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
+def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
                    memory=None, extra_secant=None, c1=1e-4, c2=0.9,
-                   max_linesearch=30, warn=True):
+                   max_linesearch=30, warn=True, initial_matrix=None, m=DEPRECATED):
     """Minimise a smooth function by L-BFGS and return its inverse-Hessian estimate.
 
     The secant pairs ``(s, y)`` are kept in chronological order; a pair whose
     curvature ``s^T y`` is not safely positive is skipped; the initial matrix
-    is ``gamma I`` with ``gamma = s^T y / y^T y`` of the newest pair; each step
-    satisfies the strong Wolfe conditions. The solver stops when the
+    of the two-loop recursion is the memory's, ``gamma I`` with ``gamma =
+    s^T y / y^T y`` of the newest pair unless ``initial_matrix`` is given;
+    each step satisfies the strong Wolfe conditions. The solver stops when the
     Euclidean norm of the gradient is at most ``tol``. Steps at the rounding
     level (``||s|| <= 1e-10 ||x||``) are taken but their pairs not stored.
     When the line search fails along the L-BFGS direction, steepest descent
@@ -49,8 +52,8 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
         ``x -> (value, gradient)``.
     x0 : ndarray of shape (n,)
         Starting point (not modified).
-    m : int, default=10
-        Number of secant pairs kept.
+    memory_size : int, default=10
+        Number of secant pairs kept (the L-BFGS memory ``m``).
     tol : float, default=1e-5
         Gradient-norm tolerance. ``tol=0`` runs exactly ``max_iter``
         iterations, unless the gradient vanishes exactly or the line search
@@ -74,6 +77,18 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
     warn : bool, default=True
         Emit an :class:`InnerConvergenceWarning` when the solver stops
         without reaching ``tol``.
+    initial_matrix : callable, optional
+        ``(x, current) -> initial matrix`` (e.g. :func:`hessian_diagonal_initial`),
+        called at ``x0`` and at every new iterate with the memory's current
+        initial matrix, which it replaces (it may return ``current`` to keep
+        it), so that the solver's steps (a
+        diagonally preconditioned L-BFGS; the first step, without pairs, is
+        along ``-H0 grad``) and the returned ``inverse_hessian`` use the
+        ``H0`` of the current iterate. The line search starts from the
+        initial matrix's ``trial_step``. None keeps the memory's initial
+        matrix (``gamma I`` for a new memory).
+    m : int, optional
+        Former name of ``memory_size``; deprecated.
 
     Returns
     -------
@@ -94,11 +109,15 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
     >>> bool(res.success), np.allclose(res.x, 0.0)
     (True, True)
     """
-    check_lbfgs_params(fun_and_grad, x0, m=m, tol=tol, max_iter=max_iter, memory=memory,
+    memory_size = renamed(memory_size, 10, m, "m", "memory_size")
+    check_lbfgs_params(fun_and_grad, x0, memory_size=memory_size, tol=tol, max_iter=max_iter, memory=memory,
                        extra_secant=extra_secant, c1=c1, c2=c2,
                        max_linesearch=max_linesearch, warn=warn)
     x = np.array(x0, dtype=float).ravel()
-    memory = LBFGSMemory(m) if memory is None else memory.copy(maxlen=int(m))
+    memory = LBFGSMemory(memory_size) if memory is None \
+        else memory.copy(memory_size=int(memory_size))
+    if initial_matrix is not None:
+        memory.initial = initial_matrix(x, memory.initial)
     f, g = fun_and_grad(x)
     if not (np.isfinite(f) and np.all(np.isfinite(g))):
         raise FloatingPointError("objective or gradient is not finite at x0")
@@ -120,8 +139,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
                 if np.all(np.isfinite(g_e)):
                     memory.push(e, g_e - g)
         d = _direction(memory, g)
-        # without curvature information, a first step of length 1
-        step = 1.0 if len(memory) else min(1.0, 1.0 / grad_norm)
+        step = memory.initial.trial_step(memory, grad_norm)
         t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, d, step, c1, c2,
                                     max_linesearch)
         nfev += n_ls
@@ -144,6 +162,8 @@ def minimize_lbfgs(fun_and_grad, x0, *, m=10, tol=1e-5, max_iter=1000,
         if np.linalg.norm(s) > ROUNDING_STEP * np.linalg.norm(x_new):
             memory.push(s, g_new - g)
         x, f, g = x_new, f_new, g_new
+        if initial_matrix is not None:
+            memory.initial = initial_matrix(x, memory.initial)
         n_iter += 1
     success = grad_norm <= tol
     if warn and tol > 0 and not success:

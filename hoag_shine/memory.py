@@ -1,8 +1,12 @@
 """The L-BFGS memory and the inverse-Hessian operator it defines."""
+import warnings
 from collections import deque
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
+
+from ._deprecation import DEPRECATED, renamed
+from .initial import ScaledIdentity
 
 # A pair is skipped unless s^T y > CURVATURE_EPS * ||s|| ||y||: the cosine
 # between s and y must be safely positive for the update to stay SPD.
@@ -10,7 +14,7 @@ CURVATURE_EPS = 1e-10
 
 
 class LBFGSMemory:
-    """The last ``maxlen`` secant pairs ``(s, y)`` in chronological order.
+    """The last ``memory_size`` secant pairs ``(s, y)`` in chronological order.
 
     The arrays of a pair are never modified after they are pushed, so copying
     a memory only copies references: a memory handed to a solver, or an
@@ -18,11 +22,19 @@ class LBFGSMemory:
 
     Parameters
     ----------
-    maxlen : int
+    memory_size : int
         Maximum number of pairs kept (the L-BFGS memory size ``m``).
     pairs : iterable of (ndarray, ndarray), optional
         Initial pairs, oldest first. Pairs failing the curvature test are
         skipped as in :meth:`push`.
+    initial : ScaledIdentity or InverseDiagonal, optional
+        Initial matrix ``H0`` of the two-loop recursion (an object with
+        ``diagonal(memory)``, ``trial_step(memory, grad_norm)``,
+        ``shifted(delta)`` and ``n``); default ``gamma I``
+        (:class:`ScaledIdentity`). The solver replaces it at each iterate
+        when it is given an ``initial_matrix`` callable.
+    maxlen : int, optional
+        Former name of ``memory_size``; deprecated.
 
     Examples
     --------
@@ -35,11 +47,15 @@ class LBFGSMemory:
     array([1., 0.])
     """
 
-    def __init__(self, maxlen, pairs=()):
-        if int(maxlen) < 1:
-            raise ValueError(f"maxlen must be a positive integer, got {maxlen!r}")
-        self.maxlen = int(maxlen)
-        self._pairs = deque(maxlen=self.maxlen)
+    def __init__(self, memory_size=None, pairs=(), initial=None, maxlen=DEPRECATED):
+        memory_size = renamed(memory_size, None, maxlen, "maxlen", "memory_size")
+        if memory_size is None:
+            raise TypeError("LBFGSMemory needs memory_size, the number of pairs kept")
+        if int(memory_size) < 1:
+            raise ValueError(f"memory_size must be a positive integer, got {memory_size!r}")
+        self.memory_size = int(memory_size)
+        self.initial = ScaledIdentity() if initial is None else initial
+        self._pairs = deque(maxlen=self.memory_size)
         for s, y in pairs:
             self.push(s, y)
 
@@ -51,24 +67,35 @@ class LBFGSMemory:
         """Tuple of the stored ``(s, y)`` pairs, oldest first."""
         return tuple((s, y) for s, y, _ in self._pairs)
 
-    def copy(self, maxlen=None):
-        """A memory holding the same pairs (the newest ``maxlen`` of them).
+    @property
+    def maxlen(self):
+        """Former name of :attr:`memory_size`; deprecated."""
+        warnings.warn("LBFGSMemory.maxlen was renamed memory_size", FutureWarning,
+                      stacklevel=2)
+        return self.memory_size
+
+    def copy(self, memory_size=None, maxlen=DEPRECATED):
+        """A memory holding the same pairs (the newest ``memory_size`` of them).
 
         The pairs' arrays are shared, not copied: they are never modified.
 
         Parameters
         ----------
-        maxlen : int, optional
+        memory_size : int, optional
             Maximum number of pairs of the copy (default: this memory's
-            ``maxlen``); when smaller than the number of stored pairs, only
-            the newest ``maxlen`` are kept.
+            ``memory_size``); when smaller than the number of stored pairs,
+            only the newest ``memory_size`` are kept.
+        maxlen : int, optional
+            Former name of ``memory_size``; deprecated.
 
         Returns
         -------
         LBFGSMemory
             New memory; pushing into it leaves this one unchanged.
         """
-        new = LBFGSMemory(self.maxlen if maxlen is None else maxlen)
+        memory_size = renamed(memory_size, None, maxlen, "maxlen", "memory_size")
+        new = LBFGSMemory(self.memory_size if memory_size is None else memory_size,
+                          initial=self.initial)
         new._pairs.extend(self._pairs)
         return new
 
@@ -117,7 +144,9 @@ class LBFGSMemory:
         Hessian of the inner problem changes by exactly ``diag(delta)`` for
         the same ``w``, so ``y + delta * s`` is the secant pair of the new
         problem over the same segment. Pairs whose curvature is no longer
-        safely positive are dropped.
+        safely positive are dropped. The initial matrix is shifted too
+        (``initial.shifted(delta)``: exact for a Hessian diagonal taken at
+        the same point; ``gamma I`` follows the shifted newest pair).
 
         Parameters
         ----------
@@ -127,9 +156,9 @@ class LBFGSMemory:
         Returns
         -------
         LBFGSMemory
-            New memory with the same ``maxlen``; this one is unchanged.
+            New memory with the same ``memory_size``; this one is unchanged.
         """
-        new = LBFGSMemory(self.maxlen)
+        new = LBFGSMemory(self.memory_size, initial=self.initial.shifted(delta))
         for s, y, _ in self._pairs:
             new._append(s, y + delta * s)  # s is shared: pairs are immutable
         return new
@@ -159,7 +188,8 @@ class LBFGSMemory:
         -------
         ndarray of the same shape as ``V``
             ``B V``, the inverse-Hessian estimate ``B`` applied to ``V`` (to
-            each column of a matrix).
+            each column of a matrix), with the memory's initial matrix ``H0``
+            between the two loops.
         """
         V = np.asarray(V, dtype=float)
         Q = V.reshape(V.shape[0], -1).copy()
@@ -168,7 +198,8 @@ class LBFGSMemory:
             a = rho * (s @ Q)
             Q -= np.outer(y, a)
             coefs.append(a)
-        Q *= self.gamma
+        h0 = np.asarray(self.initial.diagonal(self))
+        Q *= h0[:, None] if h0.ndim else h0
         for (s, y, rho), a in zip(self._pairs, reversed(coefs)):
             b = rho * (y @ Q)
             Q += np.outer(s, a - b)
@@ -180,8 +211,10 @@ class LBFGSMemory:
         Parameters
         ----------
         n : int, optional
-            Dimension; needed only when the memory is empty (the operator is
-            then the identity). Otherwise it must match the pairs' dimension.
+            Dimension; needed only when the memory is empty and its initial
+            matrix is ``gamma I`` (the operator is then the identity).
+            Otherwise it must match the pairs' (or the initial matrix's)
+            dimension.
 
         Returns
         -------
@@ -201,10 +234,11 @@ class InverseHessianOperator(LinearOperator):
     Parameters
     ----------
     memory : LBFGSMemory
-        Pairs defining the two-loop recursion, oldest first, with initial
-        matrix ``gamma * I``.
+        Pairs defining the two-loop recursion, oldest first, and its
+        initial matrix (``gamma I`` unless the memory says otherwise).
     n : int, optional
-        Dimension; required when the memory is empty.
+        Dimension; required when the memory is empty and its initial
+        matrix has no dimension of its own (``gamma I``).
 
     Examples
     --------
@@ -217,13 +251,16 @@ class InverseHessianOperator(LinearOperator):
 
     def __init__(self, memory, n=None):
         self.memory = memory.copy()
-        if len(memory):
-            n_pairs = memory.pairs[0][0].shape[0]
-            if n is not None and n != n_pairs:
-                raise ValueError(f"n={n} does not match the pairs' dimension {n_pairs}")
-            n = n_pairs
-        elif n is None:
-            raise ValueError("n is required for an operator built from an empty memory")
+        for name, size in (("pairs'", memory.pairs[0][0].shape[0] if len(memory) else None),
+                           ("initial matrix's", memory.initial.n)):
+            if size is None:
+                continue
+            if n is not None and n != size:
+                raise ValueError(f"n={n} does not match the {name} dimension {size}")
+            n = size
+        if n is None:
+            raise ValueError("n is required for an operator built from an empty memory "
+                             "with initial matrix gamma I")
         super().__init__(dtype=np.dtype(float), shape=(int(n), int(n)))
 
     def _matvec(self, v):

@@ -204,7 +204,7 @@ def _mean_errors(make_data, fmt, fit_intercept, strength, n_problems=15, p=10):
         kwargs = dict(groups=groups, fit_intercept=fit_intercept)
         reference = hypergradient(*args, method="exact", **kwargs).grad
         for method, values in errors.items():
-            grad = hypergradient(*args, method=method, tol=1e-6, **kwargs).grad
+            grad = hypergradient(*args, method=method, inner_tol=1e-6, **kwargs).grad
             values.append(np.linalg.norm(grad - reference) / np.linalg.norm(reference))
     return {method: float(np.mean(values)) for method, values in errors.items()}
 
@@ -218,8 +218,8 @@ def _cg_setup(make_data, fmt, fit_intercept, seed=0):
     fun_and_grad = problem.fun_and_grad(log_alpha)
     w0 = np.zeros(problem.n_coef)
     tol = 1e-6 * np.linalg.norm(fun_and_grad(w0)[1])
-    shine = minimize_lbfgs(fun_and_grad, w0, m=30, tol=tol)
-    opa = minimize_lbfgs(fun_and_grad, w0, m=60, tol=tol,
+    shine = minimize_lbfgs(fun_and_grad, w0, memory_size=30, tol=tol)
+    opa = minimize_lbfgs(fun_and_grad, w0, memory_size=60, tol=tol,
                          extra_secant=OPAUpdates(outer.gradient, freq=5))
     return problem, outer, log_alpha, shine, opa
 
@@ -361,6 +361,6 @@ def test_inputs_are_not_modified(make_data):
 def test_inner_non_convergence_warns(make_data, capsys):
     data = make_data(n=60, p=4)
     with pytest.warns(ConvergenceWarning):
-        hypergradient(data.X, data.y, data.X_val, data.y_val, 0.0, max_iter=2)
+        hypergradient(data.X, data.y, data.X_val, data.y_val, 0.0, inner_max_iter=2)
     out, err = capsys.readouterr()
     assert out == "" and err == ""

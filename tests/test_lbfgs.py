@@ -23,7 +23,7 @@ def _chain(fun_and_grad, x0, n_steps, m):
     """Iterates of ``n_steps`` one-iteration calls, each continuing the previous one."""
     xs, result, memory = [np.array(x0, dtype=float)], None, None
     for _ in range(n_steps):
-        result = minimize_lbfgs(fun_and_grad, xs[-1], m=m, tol=0, max_iter=1,
+        result = minimize_lbfgs(fun_and_grad, xs[-1], memory_size=m, tol=0, max_iter=1,
                                 memory=memory)
         assert result.n_iter == 1
         xs.append(result.x)
@@ -62,7 +62,7 @@ def test_chained_single_iterations_reproduce_one_run(make_data, fmt, fit_interce
     """``x0=result.x, memory=result.memory`` continues a run exactly (m=4 < 15 steps)."""
     _, problem, fun_and_grad = _inner(make_data, fmt, fit_intercept, log_alpha=-2.0)
     x0 = np.zeros(problem.n_coef)
-    long_run = minimize_lbfgs(fun_and_grad, x0, m=4, tol=0, max_iter=15)
+    long_run = minimize_lbfgs(fun_and_grad, x0, memory_size=4, tol=0, max_iter=15)
     _, chained = _chain(fun_and_grad, x0, 15, m=4)
     assert relative_error(chained.x, long_run.x) < 1e-10
     _assert_same_pairs(chained.memory.pairs, long_run.memory.pairs, rtol=1e-10)
@@ -83,7 +83,7 @@ def test_solver_operator_is_bfgs_over_last_m_steps(make_data, fmt, fit_intercept
     """
     _, problem, fun_and_grad = _inner(make_data, fmt, fit_intercept)
     x0 = np.zeros(problem.n_coef)
-    result = minimize_lbfgs(fun_and_grad, x0, m=5, tol=0, max_iter=12)
+    result = minimize_lbfgs(fun_and_grad, x0, memory_size=5, tol=0, max_iter=12)
     xs, _ = _chain(fun_and_grad, x0, 12, m=5)
     grads = [fun_and_grad(x)[1] for x in xs]
     steps = [(xs[k + 1] - xs[k], grads[k + 1] - grads[k]) for k in range(12)]
@@ -123,20 +123,20 @@ def test_quadratic_minimiser(rng):
     A = A @ A.T + np.diag(np.logspace(0, 2, 8))
     b = rng.standard_normal(8)
     result = minimize_lbfgs(lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b),
-                            np.zeros(8), m=8, tol=1e-10)
+                            np.zeros(8), memory_size=8, tol=1e-10)
     assert result.success
     np.testing.assert_allclose(result.x, np.linalg.solve(A, b), rtol=1e-9)
 
 
 def test_warm_memory_is_not_modified_and_operator_is_snapshot(make_data):
     _, problem, fun_and_grad = _inner(make_data, fit_intercept=True)
-    first = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), m=4, tol=0,
+    first = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), memory_size=4, tol=0,
                            max_iter=6)
     memory = first.memory
     saved = _copy_pairs(memory)
     B_first = first.inverse_hessian.todense()
     x0 = first.x.copy()
-    second = minimize_lbfgs(fun_and_grad, first.x, m=4, tol=0, max_iter=5,
+    second = minimize_lbfgs(fun_and_grad, first.x, memory_size=4, tol=0, max_iter=5,
                             memory=memory)
     assert second.n_iter == 5
     np.testing.assert_array_equal(first.x, x0)
@@ -151,10 +151,10 @@ def test_warm_memory_is_not_modified_and_operator_is_snapshot(make_data):
 
 def test_warm_memory_is_truncated_to_m(make_data, rng):
     _, problem, fun_and_grad = _inner(make_data)
-    first = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), m=8, tol=0,
+    first = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), memory_size=8, tol=0,
                            max_iter=8)
     assert len(first.memory) == 8
-    second = minimize_lbfgs(fun_and_grad, first.x, m=3, tol=0, max_iter=0,
+    second = minimize_lbfgs(fun_and_grad, first.x, memory_size=3, tol=0, max_iter=0,
                             memory=first.memory)
     _assert_same_pairs(second.memory.pairs, first.memory.pairs[-3:])
     assert len(first.memory) == 8
@@ -199,7 +199,7 @@ def test_invalid_arguments():
     def quadratic(x):
         return 0.5 * x @ x, x
 
-    for kwargs in [dict(m=0), dict(tol=-1.0), dict(max_iter=-1), dict(tol=np.nan)]:
+    for kwargs in [dict(memory_size=0), dict(tol=-1.0), dict(max_iter=-1), dict(tol=np.nan)]:
         with pytest.raises(ValueError):
             minimize_lbfgs(quadratic, np.ones(2), **kwargs)
     with pytest.raises(FloatingPointError):
@@ -290,7 +290,7 @@ def test_opa_secant_along_outer_direction(make_data, fmt, fit_intercept, freq,
     hook = get_method("shine-opa", freq=freq).forward_hook(outer.gradient)
     assert isinstance(hook, OPAUpdates)
     recorder = _RecordingHook(hook, fun_and_grad, outer.gradient)
-    result = minimize_lbfgs(recorder.fun_and_grad, np.zeros(problem.n_coef), m=100,
+    result = minimize_lbfgs(recorder.fun_and_grad, np.zeros(problem.n_coef), memory_size=100,
                             tol=1e-8, extra_secant=recorder)
     assert result.success
     # an update every freq iterations, none at the cold start's first one
@@ -324,8 +324,8 @@ def test_opa_run_reaches_the_same_minimiser(make_data, fit_intercept, relative_e
     """Extra secant pairs only change the memory: both runs reach the same minimiser."""
     problem, outer = _outer_setup(make_data, "dense", fit_intercept)
     fun_and_grad = problem.fun_and_grad(np.array([0.0]))
-    plain = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), m=60, tol=1e-10)
-    with_opa = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), m=60, tol=1e-10,
+    plain = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), memory_size=60, tol=1e-10)
+    with_opa = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), memory_size=60, tol=1e-10,
                               extra_secant=OPAUpdates(outer.gradient, freq=2))
     assert with_opa.n_extra > 0
     assert with_opa.nfev > with_opa.n_extra
@@ -350,14 +350,14 @@ def test_extra_pair_with_negative_curvature_is_skipped(make_data):
             return f, state["grad"] - state["e"]  # y_e = -e
         return f, g
 
-    result = minimize_lbfgs(bent, np.zeros(problem.n_coef), m=50, tol=0, max_iter=8,
+    result = minimize_lbfgs(bent, np.zeros(problem.n_coef), memory_size=50, tol=0, max_iter=8,
                             extra_secant=hook)
     assert result.n_extra == 1
     assert len(result.memory) == 8
     assert not any(np.array_equal(s, state["e"]) for s, _ in result.memory.pairs)
     # control: the genuine gradient gives an accepted pair
     state.clear()
-    control = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), m=50, tol=0,
+    control = minimize_lbfgs(fun_and_grad, np.zeros(problem.n_coef), memory_size=50, tol=0,
                              max_iter=8, extra_secant=hook)
     assert len(control.memory) == 9
     assert any(np.array_equal(s, state["e"]) for s, _ in control.memory.pairs)

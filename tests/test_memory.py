@@ -146,8 +146,8 @@ def test_operator_is_a_snapshot(rng):
 def test_copy_is_independent_and_truncates_to_newest(rng):
     pairs = _pairs(rng, 4, 5, noise=0.1)
     memory = LBFGSMemory(5, pairs)
-    short = memory.copy(maxlen=2)
-    assert short.maxlen == 2
+    short = memory.copy(memory_size=2)
+    assert short.memory_size == 2
     for (s, _), (s_ref, _) in zip(short.pairs, pairs[-2:]):
         np.testing.assert_array_equal(s, s_ref)
     full = memory.copy()
@@ -178,7 +178,7 @@ def test_empty_memory_is_identity():
 
 
 def test_invalid_arguments(rng):
-    with pytest.raises(ValueError, match="maxlen"):
+    with pytest.raises(ValueError, match="memory_size"):
         LBFGSMemory(0)
     memory = LBFGSMemory(3, _pairs(rng, 4, 2))
     with pytest.raises(ValueError, match="does not match"):

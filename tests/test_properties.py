@@ -68,10 +68,10 @@ def test_exact_hypergradient_matches_finite_differences(data, log_alpha, fit_int
 
     def loss(lam):
         return hypergradient(X[tr], y[tr], X[va], y[va], lam, method="exact",
-                             fit_intercept=fit_intercept, tol=1e-12).outer_loss
+                             fit_intercept=fit_intercept, inner_tol=1e-12).outer_loss
 
     res = hypergradient(X[tr], y[tr], X[va], y[va], log_alpha, method="exact",
-                        fit_intercept=fit_intercept, tol=1e-12)
+                        fit_intercept=fit_intercept, inner_tol=1e-12)
     h = 1e-4
     # fourth-order central difference: truncation error O(h^4)
     fd = (-loss(log_alpha + 2 * h) + 8 * loss(log_alpha + h) - 8 * loss(log_alpha - h)
@@ -150,7 +150,7 @@ def test_hypergradient_bad_arguments(name, value):
     kwargs[name] = value
     log_alpha = kwargs.pop("log_alpha", 0.0)
     res = _junk_outcome(lambda: hypergradient(X[:20], y[::-1][:20], X[20:], y[::-1][20:],
-                                              log_alpha, max_iter=kwargs.pop("max_iter", 200),
+                                              log_alpha, inner_max_iter=kwargs.pop("max_iter", 200),
                                               **kwargs), name)
     if res is not None:
         assert res.finite

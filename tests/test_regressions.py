@@ -26,10 +26,10 @@ def test_warm_start_at_the_solution_keeps_tolerance_reachable(split):
 def test_shine_without_pairs_falls_back_to_cg(split, method):
     """No inner iteration and no memory: no estimate to share, so CG is used."""
     exact = hypergradient(*split, 0.0, method="exact")
-    res = hypergradient(*split, 0.0, method=method, w0=exact.w, tol=1e-3)
+    res = hypergradient(*split, 0.0, method=method, w0=exact.w, inner_tol=1e-3)
     assert res.n_inner_iter == 0 and res.n_hvp > 0
     np.testing.assert_allclose(res.grad, exact.grad, rtol=1e-6)
-    jf = hypergradient(*split, 0.0, method="jacobian-free", w0=exact.w, tol=1e-3)
+    jf = hypergradient(*split, 0.0, method="jacobian-free", w0=exact.w, inner_tol=1e-3)
     assert not np.allclose(jf.grad, exact.grad, rtol=0.1)
 
 

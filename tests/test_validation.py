@@ -278,11 +278,15 @@ BAD_HYPERGRADIENT = [
     ("groups length", dict(groups=[0, 1]), ValueError, "groups must hold one label per feature"),
     ("fit_intercept string", dict(fit_intercept="no"), TypeError,
      "fit_intercept must be True or False"),
-    ("tol negative", dict(tol=-1.0), ValueError, "tol must be a finite real number >= 0, got -1.0"),
-    ("tol string", dict(tol="1"), TypeError, "tol must be"),
-    ("tol NaN", dict(tol=np.nan), ValueError, "tol must be .* got nan"),
-    ("max_iter bool", dict(max_iter=True), TypeError, "max_iter must be an integer >= 0, got True"),
-    ("max_iter float", dict(max_iter=2.5), TypeError, "max_iter must be an integer"),
+    ("inner_tol negative", dict(inner_tol=-1.0), ValueError,
+     "inner_tol must be a finite real number >= 0, got -1.0"),
+    ("inner_tol string", dict(inner_tol="1"), TypeError, "inner_tol must be"),
+    ("inner_tol NaN", dict(inner_tol=np.nan), ValueError, "inner_tol must be .* got nan"),
+    ("inner_max_iter bool", dict(inner_max_iter=True), TypeError,
+     "inner_max_iter must be an integer >= 0, got True"),
+    ("inner_max_iter float", dict(inner_max_iter=2.5), TypeError,
+     "inner_max_iter must be an integer"),
+    ("both names", dict(inner_tol=1e-3, tol=1e-4), TypeError, "former name tol"),
     ("memory_size 0", dict(memory_size=0), ValueError, "memory_size must be an integer >= 1"),
     ("opa_freq 0", dict(method="shine-opa", opa_freq=0), ValueError, "opa_freq must be"),
     ("opa_freq decreasing", dict(method="shine-opa", opa_freq="decreasing"), TypeError,
@@ -324,9 +328,11 @@ BAD_LBFGS = [
     ("x0 NaN", dict(x0=[np.nan, 1.0]), ValueError, "x0 must hold finite numbers"),
     ("x0 complex", dict(x0=[1j, 1.0]), TypeError, "x0 must hold real numbers"),
     ("x0 strings", dict(x0=["a", "b"]), TypeError, "x0 must hold real numbers"),
-    ("m 0", dict(m=0), ValueError, "m must be an integer >= 1, got 0"),
-    ("m float", dict(m=1.5), TypeError, "m must be an integer >= 1, got 1.5"),
-    ("m bool", dict(m=True), TypeError, "m must be an integer >= 1, got True"),
+    ("memory_size 0", dict(memory_size=0), ValueError, "memory_size must be an integer >= 1, got 0"),
+    ("memory_size float", dict(memory_size=1.5), TypeError,
+     "memory_size must be an integer >= 1, got 1.5"),
+    ("memory_size bool", dict(memory_size=True), TypeError,
+     "memory_size must be an integer >= 1, got True"),
     ("tol negative", dict(tol=-1.0), ValueError, "tol must be"),
     ("tol NaN", dict(tol=np.nan), ValueError, "tol must be"),
     ("tol inf", dict(tol=np.inf), ValueError, "tol must be .* got inf"),
@@ -589,3 +595,20 @@ def test_predict_on_huge_features():
     proba = clf.predict_proba(Z)
     assert np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("call, old", [
+    (lambda X, y: hypergradient(X[:60], y[:60], X[60:], y[60:], 0.0, tol=1e-6), "tol"),
+    (lambda X, y: hypergradient(X[:60], y[:60], X[60:], y[60:], 0.0, max_iter=50),
+     "max_iter"),
+    (lambda X, y: minimize_lbfgs(lambda w: (0.5 * w @ w, w), np.ones(3), m=3), "m"),
+    (lambda X, y: LBFGSMemory(maxlen=3), "maxlen"),
+    (lambda X, y: LBFGSMemory(3).copy(maxlen=2), "maxlen"),
+])
+def test_former_parameter_names_still_work_with_a_warning(call, old):
+    """One name per concept: the former spellings keep working, with a FutureWarning."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 4))
+    y = (X[:, 0] + 0.3 * rng.standard_normal(100) > 0).astype(int)
+    with pytest.warns(FutureWarning, match=f"{old} was renamed"):
+        call(X, y)
