@@ -17,7 +17,7 @@ from .outer import STOP_MESSAGES, TOLERANCE_SCHEDULES, HOAGResult, hoag
 from .penalty import L2Penalty
 from .steps import SecantTrustRegion, Step
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BackwardEscalation",
