@@ -75,8 +75,8 @@ print(f"HOAG: log(alpha) = {clf.log_alpha_[0]:.3f} after {clf.n_iter_} evaluatio
 # The iterates on the curve
 # -------------------------
 #
-# The first step has length 1; the step size then adapts, and the iterates
-# settle at the minimum of the curve. The losses of the iterates are computed
+# The first step has length 1; then secant steps inside a trust region take
+# the iterates to the minimum of the curve. The losses of the iterates are computed
 # at approximate inner solutions (the tolerance decreases along the run), so
 # the first ones sit slightly off the curve. The right panel compares the
 # hypergradient estimates at the iterates with the derivative of the curve.

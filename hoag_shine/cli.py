@@ -13,6 +13,7 @@ import numpy as np
 
 from . import __version__
 from .estimator import HyperOptimizer
+from .outer import STOP_MESSAGES
 from .registry import format_table as plain_table
 from .registry import (DATASETS, METHOD_ALIASES, DatasetNotFound,
                        add_data_arguments, canonical_name,
@@ -324,7 +325,8 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
             "accuracy": float(clf.score(X[held], y[held])),
             "time": elapsed,
             "time_backward": float(sum(r["time_backward"] for r in clf.history_)),
-            "n_iter": int(clf.n_iter_), "stop_reason": clf.stop_reason_,
+            "n_iter": int(clf.n_iter_),
+            "stop_reason": STOP_MESSAGES.get(clf.stop_reason_, clf.stop_reason_),
             "warnings": _summarise_warnings(caught),
         }
         row["n_warnings"] = len(caught)

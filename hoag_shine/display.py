@@ -10,8 +10,9 @@ class HistoryDisplay:
     """Outer loss of a HOAG run against log(alpha) and against time.
 
     Accepted steps are joined by a line in the order of the run, rejected
-    steps are drawn as crosses, and the answer (the last accepted step) as a
-    star. Build it with :meth:`from_estimator`, or from a history and call
+    steps are drawn as crosses, and the answer (the record flagged
+    ``answer``: the best trusted point, which the estimator returns; in a
+    history without that flag, the last accepted record) as a star. Build it with :meth:`from_estimator`, or from a history and call
     :meth:`plot`.
 
     Parameters
@@ -35,7 +36,7 @@ class HistoryDisplay:
     rejected_markers_ : list of matplotlib Line2D
         The rejected steps, one per axes (empty lines when none).
     answer_markers_ : list of matplotlib Line2D
-        The last accepted step, one per axes.
+        The answer, one per axes.
 
     See Also
     --------
@@ -117,6 +118,11 @@ class HistoryDisplay:
         loss = np.array([float(r["outer_loss"]) for r in records])
         time = np.array([float(r["time"]) for r in records])
         accepted = np.array([bool(r["accepted"]) for r in records])
+        if any("answer" in r for r in records):
+            answer = np.array([bool(r.get("answer", False)) for r in records])
+        else:  # a history without the flag: its last accepted record
+            answer = np.zeros(len(records), dtype=bool)
+            answer[np.flatnonzero(accepted)[-1:]] = True
         several = np.size(records[0]["log_alpha"]) > 1
         self.accepted_lines_, self.rejected_markers_, self.answer_markers_ = [], [], []
         for axis, x in zip(axes, (lam, time)):
@@ -127,12 +133,12 @@ class HistoryDisplay:
                                   label=f"{name or 'run'}: rejected steps"
                                   if (~accepted).any() else "_nolegend_")
             # the star is explained in the axes' title of the legend
-            answer, = axis.plot(x[accepted][-1:], loss[accepted][-1:], "*", ms=12,
+            star, = axis.plot(x[answer], loss[answer], "*", ms=12,
                                 color=line.get_color(), linestyle="none",
                                 label="_nolegend_")
             self.accepted_lines_.append(line)
             self.rejected_markers_.append(rejected)
-            self.answer_markers_.append(answer)
+            self.answer_markers_.append(star)
         axes[0].set_ylabel("outer loss (summed over held-out samples)")
         axes[0].set_xlabel("mean log(alpha)" if several else "log(alpha)")
         axes[1].set_xlabel("time (s)")

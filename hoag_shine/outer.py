@@ -79,7 +79,7 @@ TOLERANCE_SCHEDULES = {
 #: why the loop stopped: ``stop_reason`` code -> message
 STOP_MESSAGES = {
     "max_iter": "maximum number of iterations reached",
-    "tol": "step below tol",
+    "tol": "converged (model step below tol)",
     "radius": "trust radius below tol: no shorter step decreased the outer loss by more "
               "than its uncertainty",
     "bounds": "the hypergradient pushes every strength against its bound",
@@ -170,6 +170,7 @@ class _Run:
         # point again moves its loss by more than the two claimed uncertainties
         self.calibration = 1.0
         self.clock, self.history = _Clock(), []
+        self._index = {}  # id of an evaluated point -> index of its record
 
     def scaled(self, point):
         """The point's loss estimate with its uncertainty times the calibration."""
@@ -224,6 +225,7 @@ class _Run:
             "time_forward": sum(r.time_forward for r in results),
             "time_backward": sum(r.time_backward for r in results),
         }
+        self._index[id(point)] = len(self.history)
         self.history.append(rec)
         if self.verbose:
             self._print(rec, results)
@@ -237,6 +239,12 @@ class _Run:
                 best_coef=np.array(b0.coef), best_intercept=b0.intercept)))
         self.clock.resume()
         return stop
+
+    def mark_answer(self, point):
+        """Flag the record of the returned point (``answer``), and no other."""
+        index = self._index.get(id(point))
+        for k, rec in enumerate(self.history):
+            rec["answer"] = k == index
 
     def amend(self, index, verdict):
         """Record the verdict on an evaluation judged again (the callback is not called)."""
@@ -315,7 +323,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         "uncertain" or "refresh", a re-evaluation of the current point),
         ``estimate`` (name of the hypergradient method used), ``radius``,
         ``tolerance``, ``n_inner_iter``, ``n_grad_evals``, ``n_hvp``,
-        ``time_forward`` and ``time_backward``.
+        ``time_forward``, ``time_backward``, and ``answer`` (True for the
+        record of the returned point only).
     """
     if tolerance_decrease not in TOLERANCE_SCHEDULES:
         raise ValueError(f"tolerance_decrease must be one of {sorted(TOLERANCE_SCHEDULES)}, "
@@ -336,6 +345,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     radius = rule.initial_radius
     if not current.finite:
         run.record(current, "reject", radius, current)
+        run.mark_answer(None)
         warnings.warn(f"HOAG could not start: {STOP_MESSAGES['not_finite']}",
                       ConvergenceWarning, stacklevel=2)
         return HOAGResult(lam0, np.inf, np.full(lam0.shape, np.nan), current.results,
@@ -452,6 +462,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         # a re-solve that the budget left no time to judge
         run.record(pending[0], UNCERTAIN, radius, run.best(trusted))
     best = run.best(trusted)
+    run.mark_answer(best)
     return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
                       run.k, run.history, reason, STOP_MESSAGES[reason])
 

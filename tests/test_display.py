@@ -58,6 +58,10 @@ def test_from_estimator_draws_its_history_on_given_axes():
     accepted = [r for r in clf.history_ if r["accepted"]]
     np.testing.assert_allclose(display.accepted_lines_[0].get_xdata(),
                                [np.mean(r["log_alpha"]) for r in accepted])
+    # the star is the returned point, which need not be the last accepted one
+    np.testing.assert_allclose(display.answer_markers_[0].get_xdata(),
+                               [np.mean(clf.log_alpha_)])
+    assert sum(r["answer"] for r in clf.history_) == 1
     np.testing.assert_allclose(display.accepted_lines_[1].get_ydata(),
                                [r["outer_loss"] for r in accepted])
     assert len(display.rejected_markers_[0].get_xdata()) == \
