@@ -101,12 +101,12 @@ def run(X, y, dataset, methods, seeds, *, max_iter, budget, n_threads=1, n_jobs=
             if progress is not None:
                 progress.start_task(f"{method} seed {seed}")
             rows, caught = run_one(X, y, dataset, method, seed, progress=progress, **kwargs)
-            finished.append((method, seed, rows, caught))
             if method == "cg":
-                cold = cold_solve(X, y, dataset, seed, finished, n_threads=n_threads,
-                                  train_fraction=train_fraction)
-                if cold is not None:
-                    finished.append((COLD, seed, [cold], []))
+                # the cost unit of this seed, kept with the run it comes from
+                cold = cold_solve(X, y, dataset, seed, [(method, seed, rows, caught)],
+                                  n_threads=n_threads, train_fraction=train_fraction)
+                rows = rows + ([] if cold is None else [cold])
+            finished.append((method, seed, rows, caught))
             if progress is not None:
                 ending = (f"{len(rows)} steps, final held-out loss "
                           f"{rows[-1]['heldout_loss']:.5f}" if rows else "no step")

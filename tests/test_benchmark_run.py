@@ -22,7 +22,13 @@ def test_quick_run_writes_tidy_csv(quick_csv):
         rows = list(csv.DictReader(f))
     assert set(rows[0]) == set(run.COLUMNS)
     methods = {r["method"] for r in rows}
-    assert methods == set(run.QUICK["methods"])
+    # with cg, one cold inner solve per seed at its final strength: the time unit
+    assert methods == set(run.QUICK["methods"]) | {run.COLD}
+    cold = [r for r in rows if r["method"] == run.COLD]
+    last_cg = [r for r in rows if r["method"] == "cg"][-1]
+    assert len(cold) == 1 and cold[0]["log_alpha"] == last_cg["log_alpha"]
+    assert float(cold[0]["time"]) > 0 and int(cold[0]["n_inner_iter"]) > 0
+    methods.discard(run.COLD)
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         times = [float(r["time"]) for r in mine]
@@ -57,7 +63,7 @@ def test_interrupt_keeps_finished_runs(tmp_path, monkeypatch, capsys):
     assert run.main(["--quick", "--methods", "cg", "shine", "--out", str(out)]) == 130
     assert "interrupted; 1 of 2 runs finished and kept" in capsys.readouterr().err
     with out.open() as f:
-        assert {r["method"] for r in csv.DictReader(f)} == {"cg"}
+        assert {r["method"] for r in csv.DictReader(f)} == {"cg", run.COLD}
     assert json.loads(out.with_suffix(".json").read_text())["interrupted"] is True
 
 
