@@ -37,7 +37,7 @@ the accepted point whose corrected loss plus uncertainty is lowest: never a
 point that was not trusted to improve on the start.
 """
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from time import perf_counter
 
 import numpy as np
@@ -49,6 +49,14 @@ from .steps import SecantTrustRegion
 #: factor of eps after a rejected step; after an uncertain one, the factor
 #: that should bring the uncertainties below the decrease, within these limits
 REJECT_TIGHTEN, UNCERTAIN_TIGHTEN, MIN_TIGHTEN = 0.5, 0.25, 0.01
+#: factor of eps before the evaluations that confirm a stop and verify the answer
+CONFIRM_TIGHTEN = 0.1
+#: the model's promise of no progress is believed once the last accepted step
+#: gained less than this many loss resolutions
+GAIN_FACTOR = 10.0
+#: the run has converged when the model promises less than this fraction of
+#: the loss resolution (decisions on such gains would be made at the resolution)
+CONVERGED_FRACTION = 0.1
 
 
 def _exponential(eps0, factor, k):
@@ -139,6 +147,7 @@ class _Point:
     states: list
     method: str
     eps: float
+    verified: bool = False
 
     @property
     def finite(self):
@@ -178,11 +187,16 @@ class _Run:
         return LossEstimate(e.loss, e.value, self.calibration * e.uncertainty)
 
     def calibrate(self, before, after):
-        """Raise the calibration so that two evaluations of one point agree within it."""
+        """Raise the calibration so that two evaluations of one point agree within it.
+
+        Returns True when they did not agree within the calibrated uncertainties.
+        """
         gap = abs(before.estimate.value - after.estimate.value)
         claimed = before.estimate.uncertainty + after.estimate.uncertainty
+        surprised = bool(np.isfinite(gap) and gap > self.calibration * claimed)
         if claimed > 0 and np.isfinite(gap):
             self.calibration = max(self.calibration, gap / claimed)
+        return surprised
 
     def best(self, trusted):
         """The trusted point with the lowest corrected loss plus calibrated uncertainty."""
@@ -217,7 +231,8 @@ class _Run:
             "outer_loss": point.estimate.loss, "loss_estimate": point.estimate.value,
             "loss_uncertainty": point.estimate.uncertainty,
             "calibration": self.calibration, "grad": np.array(point.grad),
-            "accepted": decision in ("start", ACCEPT, "refresh"), "decision": decision,
+            "accepted": decision in ("start", ACCEPT, "refresh", "verify"),
+            "decision": decision,
             "estimate": point.method, "radius": radius, "tolerance": point.eps,
             "n_inner_iter": sum(r.n_inner_iter for r in results),
             "n_grad_evals": sum(r.n_grad_evals for r in results),
@@ -233,8 +248,10 @@ class _Run:
         if self.callback is not None:
             r0, b0 = results[0], best.results[0]
             # copies: the callback must not reach the warm-start state
+            payload = {k: np.array(v) if isinstance(v, np.ndarray) else v
+                       for k, v in rec.items()}
             stop = _callback_says_stop(self.callback(dict(
-                rec, coef=np.array(r0.coef), intercept=r0.intercept,
+                payload, coef=np.array(r0.coef), intercept=r0.intercept,
                 best_log_alpha=np.array(best.lam), best_outer_loss=best.estimate.loss,
                 best_coef=np.array(b0.coef), best_intercept=b0.intercept)))
         self.clock.resume()
@@ -361,8 +378,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     def refresh(level=None, reset_radius=False, reset_model=True):
         """Evaluate the current point again: tighter, maybe with a higher rung."""
         nonlocal current, model, radius
-        if level is not None and level > run.level:
-            run.level = level
+        if level is not None and min(level, run.top_level) > run.level:
+            run.level = min(level, run.top_level)
             if reset_model:
                 # pairs shaped by the less accurate hypergradient are dropped
                 model = rule.new_model()
@@ -370,10 +387,15 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             radius = max(radius, rule.initial_radius)
         previous = current
         current = trusted[-1] = run.evaluate(current.lam, current.states)
-        run.calibrate(previous, current)
+        if run.calibrate(previous, current):
+            # the decisions since the last evaluation of this point rested on
+            # a loss that was off by more than its uncertainty: undo their
+            # effect on the radius and the model
+            model, radius = rule.new_model(), max(radius, rule.initial_radius)
         return run.record(current, "refresh", radius, run.best(trusted))
 
     rejects = 0  # consecutive rejected steps from the current point
+    last_gain = np.inf  # decrease of the corrected loss at the last accepted step
     refreshed = False  # whether the current point was solved again since it was accepted
     while reason == "max_iter" and run.left:
         if pending is None:
@@ -381,14 +403,21 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             # without curvature the size of the hypergradient says nothing
             # about the distance to the optimum (on a plateau it is tiny):
             # HOAG's first step has length 1 whatever that size
+            # a model that promises nothing right after a step that gained
+            # much may have been fitted across a bend of the loss: it is not
+            # believed until a step has gained little
+            resolution = test.rtol * abs(current.estimate.value)
             converged = step.model_length == 0.0 or len(model) > 0 and (
                 step.model_length < tol
-                or step.model_decrease <= test.rtol * abs(current.estimate.value))
-            if (converged and run.level < run.top_level) or \
-                    (radius < tol and not refreshed):
-                # a vanishing approximate hypergradient, or a radius that
-                # collapsed after failures, is no proof of an optimum: solve
-                # the current point again, with the most accurate rung
+                or (step.model_decrease <= CONVERGED_FRACTION * resolution
+                    and last_gain <= GAIN_FACTOR * resolution))
+            # a vanishing hypergradient from a loose inner solve or an
+            # approximate backward pass, a secant model fitted across a long
+            # step, or a radius that collapsed after failures is no proof of
+            # an optimum: the current point is solved again, ten times more
+            # tightly and with the most accurate rung, before the run stops
+            if (converged or radius < tol) and not refreshed:
+                run.tighten *= CONFIRM_TIGHTEN
                 stop = refresh(run.top_level, reset_radius=not converged,
                                reset_model=not converged)
                 refreshed, rejects = True, 0
@@ -430,6 +459,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             # judged again after the current point was solved again
             stop = run.amend(index, verdict)
         if verdict == ACCEPT:
+            last_gain = current.estimate.value - candidate.estimate.value
             current, refreshed, rejects = candidate, False, 0
             trusted.append(current)
         if stop:
@@ -457,10 +487,16 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
                 before = current
                 reason = "callback" if refresh() else reason
                 refreshed = True
-                pending = (candidate, step, index, _stalled(before, current))
+                if abs(before.estimate.value - current.estimate.value) <= \
+                        run.calibration * (before.estimate.uncertainty
+                                           + current.estimate.uncertainty) + 1e-300:
+                    pending = (candidate, step, index, _stalled(before, current))
+                # else the current loss moved: a new step is proposed from it
     if pending is not None and pending[2] is None:
         # a re-solve that the budget left no time to judge
         run.record(pending[0], UNCERTAIN, radius, run.best(trusted))
+    if reason != "callback":
+        trusted = _verify(run, trusted, radius)
     best = run.best(trusted)
     run.mark_answer(best)
     return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
@@ -472,6 +508,33 @@ def _callback_says_stop(answer):
     if answer is None or isinstance(answer, (bool, np.bool_)):
         return bool(answer)
     raise TypeError(f"the callback must return None, True or False, got {answer!r}")
+
+
+def _verify(run, trusted, radius):
+    """Solve the candidates for the answer again, tightly, before choosing among them.
+
+    The candidates are the best trusted point, the current (last accepted)
+    point and the start: an estimate made at a loose tolerance long ago
+    cannot win on its own word. Each is evaluated once more (ten times more
+    tightly than the run's last evaluation, with the most accurate rung), at
+    most three evaluations beyond ``max_iter``; the others keep their records.
+    """
+    candidates = []
+    for point in (run.best(trusted), trusted[-1], trusted[0]):
+        if all(point is not c for c in candidates) and not point.verified:
+            candidates.append(point)
+    if len(trusted) == 1 or not candidates:
+        return trusted
+    run.tighten *= CONFIRM_TIGHTEN
+    run.level = run.top_level
+    verified = list(trusted)
+    for point in candidates:
+        again = replace(run.evaluate(point.lam, point.states), verified=True)
+        run.calibrate(point, again)
+        run.record(again, "verify", radius, run.best(verified))
+        verified = [again if p is point else p for p in verified]
+    # only the verified points compete: the others were evaluated more loosely
+    return [p for p in verified if p.verified]
 
 
 def _stalled(before, after):
