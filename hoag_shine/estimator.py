@@ -139,7 +139,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         first-order size), ``calibration`` (the factor the loop applies to
         it),
         ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
-        "uncertain", or "refresh" for a re-evaluation of the current point),
+        "uncertain", "refresh" for a re-evaluation of the current point,
+        "verify" for a final tight evaluation of a candidate answer),
         ``estimate`` (the hypergradient method used, e.g. "shine+cg10"),
         ``radius``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
         ``n_hvp``, ``time_forward``, ``time_backward``; a list of records that

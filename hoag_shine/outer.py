@@ -30,11 +30,18 @@ on:
 
 Each evaluation of the outer objective (a step's target, a re-solve, a
 re-evaluation) counts as one iteration. The loop stops after ``max_iter`` of
-them, when a step is shorter than ``tol`` (with the top rung), when the
+them, when the model's step is shorter than ``tol`` or promises less than a
+tenth of the loss resolution (after a step that gained little), when the
 trust radius falls below ``tol``, when the hypergradient pushes every
-strength against its bound, or when the callback returns True. It returns
-the accepted point whose corrected loss plus uncertainty is lowest: never a
-point that was not trusted to improve on the start.
+strength against its bound, or when the callback returns True; every stop
+but the last two is first confirmed by a re-evaluation ten times tighter
+with the top rung. The uncertainties are calibrated along the run: whenever
+a point solved again moves by more than its two claimed uncertainties, they
+are scaled up so that it would not have. Finally the best trusted point,
+the current point and the start are evaluated once more, tightly (at most
+three evaluations beyond ``max_iter``), and the answer is the one of them
+whose corrected loss plus uncertainty is lowest: never a point that was not
+trusted to improve on the start.
 """
 import warnings
 from dataclasses import dataclass, field, replace
@@ -298,7 +305,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     log_alpha0 : ndarray of shape (n_hyper,)
         Starting strengths (clipped to ``bounds``).
     max_iter : int, default=30
-        Maximum number of evaluations of the outer objective.
+        Maximum number of evaluations of the outer objective, not counting
+        the (at most three) final evaluations that verify the answer.
     tol : float, default=1e-5
         Stop when a step (or the trust radius) is shorter than ``tol``.
     bounds : (float, float), default=(-12, 12)
@@ -337,7 +345,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         ``outer_loss``, ``loss_estimate`` (corrected), ``loss_uncertainty``
         (first-order), ``calibration`` (the factor applied to it),
         ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
-        "uncertain" or "refresh", a re-evaluation of the current point),
+        "uncertain", "refresh", a re-evaluation of the current point, or
+        "verify", a final tight evaluation of a candidate answer),
         ``estimate`` (name of the hypergradient method used), ``radius``,
         ``tolerance``, ``n_inner_iter``, ``n_grad_evals``, ``n_hvp``,
         ``time_forward``, ``time_backward``, and ``answer`` (True for the
