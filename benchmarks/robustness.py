@@ -149,7 +149,7 @@ def summarize(rows, methods, out=sys.stdout):
         within = np.mean([r["gap"] <= WITHIN for r in mine])
         worst = max(mine, key=lambda r: r["gap"])
         ratio = statistics.median(r["time"] / r["time_cv"] for r in mine)
-        print(f"{method:<15}{len(mine):>5}{within:>12.0%} {worst['gap']:>10.2%}"
+        print(f"{method:<15}{len(mine):>5}{within:>12.0%} {worst['gap']:>10.1e}"
               f"{sum(r['worse_than_start'] for r in mine):>18d}{ratio:>20.2f}", file=out)
         if worst["gap"] > WITHIN:
             print(f"{'':<15}worst: {worst['dataset']} seed {worst['seed']} intercept "

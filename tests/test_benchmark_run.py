@@ -34,7 +34,8 @@ def test_quick_run_writes_tidy_csv(quick_csv):
         times = [float(r["time"]) for r in mine]
         assert times == sorted(times) and times[0] > 0
         assert all(np.isfinite(float(r["heldout_loss"])) for r in mine)
-        assert len(mine) <= run.QUICK["max_iter"]
+        # the loop's evaluations, and at most three that verify its answer
+        assert len(mine) <= run.QUICK["max_iter"] + 3
     cg_rows = [r for r in rows if r["method"] == "cg"]
     assert len(cg_rows) >= 2 and all(int(r["n_hvp"]) > 0 for r in cg_rows)
     meta = json.loads(quick_csv.with_suffix(".json").read_text())

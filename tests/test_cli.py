@@ -57,7 +57,7 @@ def test_table_is_the_fit_on_the_documented_split(tmp_path, capsys):
         # outer loss per sample at the answer, as best_score_ says
         assert row["outer_loss"] == pytest.approx(-clf.best_score_, rel=1e-12)
         assert row["outer_loss"] == pytest.approx(
-            [r for r in clf.history_ if r["accepted"]][-1]["outer_loss"] / len(outer),
+            [r for r in clf.history_ if r["answer"]][0]["outer_loss"] / len(outer),
             rel=1e-12)
     # the legend explains the columns
     flat = " ".join(out.split())

@@ -163,20 +163,21 @@ def _split(X, y):
     return X[train], np.where(y[train] == 1, 1.0, -1.0)
 
 
-@pytest.mark.parametrize("fit_intercept", [False, True])
-def test_large_initial_strength_moves(fit_intercept):
+@pytest.mark.parametrize("fit_intercept, initial_matrix", [
+    (False, "auto"), (True, "hessian-diagonal")])
+def test_large_initial_strength_moves(fit_intercept, initial_matrix):
     """log(alpha) = 30: inner curvature ~1e13, a far-too-long first inner step.
     The strengths must move. Without intercept the first inner solve must also
     reach its tolerance (gradient recomputed densely on the split, rebuilt in
     the test); with an unpenalised intercept the inner problem has a condition
-    number of ~1e12, which the scalar L-BFGS initial matrix does not resolve
-    within the HOAG tolerance."""
+    number of ~1e12, which the inverse Hessian diagonal as initial matrix
+    resolves (with gamma I, see the next test)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((80, 5))
     y = (X @ np.array([1.0, -2.0, 0.5, 0.0, 1.0]) + 0.5 * rng.standard_normal(80) > 0).astype(int)
     states = []
     clf = HyperOptimizer(lambda_init=30.0, lambda_bounds=(-50.0, 50.0), random_state=0,
-                         fit_intercept=fit_intercept,
+                         fit_intercept=fit_intercept, initial_matrix=initial_matrix,
                          callback=lambda s: states.append(s) and False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -191,3 +192,17 @@ def test_large_initial_strength_moves(fit_intercept):
     grad0 = Xt.T @ (-yt / 2)
     # the HOAG tolerance of the first solve: 1e-3 of the gradient at w = 0
     assert np.linalg.norm(grad) <= 1e-3 * np.linalg.norm(grad0)
+
+
+def test_large_initial_strength_with_intercept_and_gamma_stays_and_says_why():
+    """With gamma I the inner solves at log(alpha) = 30 with an intercept stall:
+    the loop cannot trust any step, stays at the start and warns that the inner
+    solver fell short of its tolerance."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 5))
+    y = (X @ np.array([1.0, -2.0, 0.5, 0.0, 1.0]) + 0.5 * rng.standard_normal(80) > 0).astype(int)
+    clf = HyperOptimizer(lambda_init=30.0, lambda_bounds=(-50.0, 50.0), random_state=0,
+                         initial_matrix="gamma", max_iter=8, refit=False)
+    with pytest.warns(ConvergenceWarning, match="inner solver did not reach its tolerance"):
+        clf.fit(X, y)
+    assert clf.log_alpha_[0] == 30.0

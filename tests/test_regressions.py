@@ -116,6 +116,7 @@ def test_opa_decreasing_schedule_in_the_estimator(split):
                                 callback=lambda s: seen.append(s) and False).fit(X, y)
     assert len(seen) == decreasing.n_iter_
     assert np.all(np.isfinite(decreasing.coef_))
-    np.testing.assert_allclose(decreasing.log_alpha_, fixed.log_alpha_, atol=0.5)
+    # the validation loss is flat near its optimum: compare losses, not strengths
+    np.testing.assert_allclose(decreasing.best_score_, fixed.best_score_, rtol=1e-3)
     with pytest.raises(ValueError, match="opa_freq"):
         HyperOptimizer("shine-opa", opa_freq="sometimes").fit(X, y)

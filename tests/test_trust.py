@@ -31,9 +31,9 @@ class ValidationLoss:
     nearby strengths costs little more than its first fit.
     """
 
-    def __init__(self, X, y, splits, fit_intercept):
+    def __init__(self, X, y, splits, fit_intercept, tol=1e-10):
         self.X, self.y, self.splits = X, y, splits
-        self.models = [LogisticRegression(tol=1e-10, max_iter=100000, warm_start=True,
+        self.models = [LogisticRegression(tol=tol, max_iter=100000, warm_start=True,
                                           fit_intercept=fit_intercept) for _ in splits]
 
     def __call__(self, log_alpha):
@@ -54,12 +54,16 @@ def split_loss(X, y, splits, log_alpha, fit_intercept):
 
 
 def optimum(X, y, splits, fit_intercept, bounds=(-12.0, 12.0)):
-    """Best loss over a grid of step 1.5 on ``bounds`` (strong to weak, warm-started),
-    refined by a bounded scalar search around the best grid point."""
-    loss = ValidationLoss(X, y, splits, fit_intercept)
-    grid = [(loss(lam), lam) for lam in np.arange(bounds[1], bounds[0] - 1e-9, -1.5)]
-    best, lam = min(grid)
-    res = minimize_scalar(loss, bounds=(max(lam - 1.5, bounds[0]), min(lam + 1.5, bounds[1])),
+    """Best loss over a grid of step 1.5 on ``bounds`` (strong to weak, warm-started,
+    solved to 1e-6 to locate the basin), refined by a bounded scalar search around
+    the best grid point with tight solves; the best grid point's loss is recomputed
+    tightly too."""
+    coarse = ValidationLoss(X, y, splits, fit_intercept, tol=1e-6)
+    grid = [(coarse(lam), lam) for lam in np.arange(bounds[1], bounds[0] - 1e-9, -1.5)]
+    lam = min(grid)[1]
+    tight = ValidationLoss(X, y, splits, fit_intercept)
+    best = tight(lam)
+    res = minimize_scalar(tight, bounds=(max(lam - 1.5, bounds[0]), min(lam + 1.5, bounds[1])),
                           method="bounded", options={"xatol": 1e-4})
     return min(best, float(res.fun))
 
