@@ -385,7 +385,11 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     pending = None
 
     def refresh(level=None, reset_radius=False, reset_model=True):
-        """Evaluate the current point again: tighter, maybe with a higher rung."""
+        """Evaluate the current point again: tighter, maybe with a higher rung.
+
+        Returns whether the callback asked to stop, and whether the new loss
+        fell outside the calibrated uncertainties of the old one.
+        """
         nonlocal current, model, radius
         if level is not None and min(level, run.top_level) > run.level:
             run.level = min(level, run.top_level)
@@ -396,12 +400,13 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             radius = max(radius, rule.initial_radius)
         previous = current
         current = trusted[-1] = run.evaluate(current.lam, current.states)
-        if run.calibrate(previous, current):
+        surprised = run.calibrate(previous, current)
+        if surprised:
             # the decisions since the last evaluation of this point rested on
             # a loss that was off by more than its uncertainty: undo their
             # effect on the radius and the model
             model, radius = rule.new_model(), max(radius, rule.initial_radius)
-        return run.record(current, "refresh", radius, run.best(trusted))
+        return run.record(current, "refresh", radius, run.best(trusted)), surprised
 
     rejects = 0  # consecutive rejected steps from the current point
     last_gain = np.inf  # decrease of the corrected loss at the last accepted step
@@ -427,8 +432,8 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             # tightly and with the most accurate rung, before the run stops
             if (converged or radius < tol) and not refreshed:
                 run.tighten *= CONFIRM_TIGHTEN
-                stop = refresh(run.top_level, reset_radius=not converged,
-                               reset_model=not converged)
+                stop, _ = refresh(run.top_level, reset_radius=not converged,
+                                  reset_model=not converged)
                 refreshed, rejects = True, 0
                 reason = "callback" if stop else reason
                 continue
@@ -484,7 +489,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
                 # slopes and values disagree, or the step failed twice: the
                 # hypergradient here is not to be trusted; the tolerance has
                 # tightened and the next rung (if any) is more accurate
-                reason = "callback" if refresh(run.level + 1) else reason
+                reason = "callback" if refresh(run.level + 1)[0] else reason
                 refreshed, rejects = True, 0
         elif verdict == UNCERTAIN:
             if candidate.estimate.uncertainty >= current.estimate.uncertainty:
@@ -494,11 +499,10 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
                 pending = (again, step, None, _stalled(candidate, again))
             else:
                 before = current
-                reason = "callback" if refresh() else reason
+                stop, surprised = refresh()
+                reason = "callback" if stop else reason
                 refreshed = True
-                if abs(before.estimate.value - current.estimate.value) <= \
-                        run.calibration * (before.estimate.uncertainty
-                                           + current.estimate.uncertainty) + 1e-300:
+                if not surprised:
                     pending = (candidate, step, index, _stalled(before, current))
                 # else the current loss moved: a new step is proposed from it
     if pending is not None and pending[2] is None:
