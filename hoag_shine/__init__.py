@@ -1,7 +1,8 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
 from .acceptance import LossEstimate, TrustedDecrease
 from .criterion import FoldState, HeldOutCriterion
-from .datafit import LogisticLoss
+from .datafit import (BinaryLogistic, LinearLoss, LogisticLoss, MultinomialLogistic,
+                      MultinomialLoss, make_datafit)
 from .display import HistoryDisplay
 from .escalation import BackwardEscalation
 from .estimator import HyperOptimizer
@@ -17,10 +18,11 @@ from .outer import STOP_MESSAGES, TOLERANCE_SCHEDULES, HOAGResult, hoag
 from .penalty import L2Penalty
 from .steps import SecantTrustRegion, Step
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "BackwardEscalation",
+    "BinaryLogistic",
     "FoldState",
     "get_initial_matrix",
     "get_method",
@@ -40,10 +42,14 @@ __all__ = [
     "InverseHessianOperator",
     "L2Penalty",
     "LBFGSMemory",
+    "LinearLoss",
     "LogisticLoss",
     "LossEstimate",
+    "make_datafit",
     "METHODS",
     "minimize_lbfgs",
+    "MultinomialLogistic",
+    "MultinomialLoss",
     "OPAUpdates",
     "ScaledIdentity",
     "SecantTrustRegion",

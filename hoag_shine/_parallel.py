@@ -56,7 +56,7 @@ def make_runner(folds, n_jobs, evaluate_fold):
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LogisticLoss)
+    folds : list of (InnerProblem, LinearLoss)
         The splits.
     n_jobs : int or None
         joblib's ``n_jobs`` (None defers to the active ``parallel_config``).
@@ -198,7 +198,7 @@ class InProcessRunner(_Runner):
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LogisticLoss)
+    folds : list of (InnerProblem, LinearLoss)
         The splits.
     evaluate_fold : callable
         Evaluation of one split (see :func:`make_runner`).
@@ -277,7 +277,7 @@ class FolderRunner(_RemoteRunner):
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LogisticLoss)
+    folds : list of (InnerProblem, LinearLoss)
         The splits, written to the folder once.
     evaluate_fold : callable
         Evaluation of one split (see :func:`make_runner`).
@@ -378,7 +378,7 @@ class DaskRunner(_RemoteRunner):
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LogisticLoss)
+    folds : list of (InnerProblem, LinearLoss)
         The splits, scattered once.
     evaluate_fold : callable
         Evaluation of one split (see :func:`make_runner`).

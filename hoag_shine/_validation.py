@@ -257,56 +257,100 @@ def check_data(X, y, names=("X", "y")):
     return X, y
 
 
-def binary_targets(y, classes=None):
-    """Map two-class labels to {-1, +1} (``classes[1]`` becomes +1).
+def class_targets(y, classes=None):
+    """Map labels to class indices ``0 .. n_classes - 1`` (classes in sorted order).
 
     Parameters
     ----------
     y : ndarray of shape (n_samples,)
         Labels.
-    classes : ndarray of shape (2,), optional
-        The two classes, in sorted order; found from ``y`` when omitted.
+    classes : ndarray, optional
+        The classes, in sorted order; found from ``y`` (at least two) when
+        omitted.
 
     Returns
     -------
-    y_pm : ndarray of float, values in {-1, +1}
-    classes : ndarray of shape (2,)
+    codes : ndarray of intp, shape (n_samples,)
+        Index of each label in ``classes``.
+    classes : ndarray
+        The classes.
     """
     if classes is None:
         classes = np.unique(y)
-        if classes.shape[0] != 2:
-            raise ValueError("Only binary classification is supported. "
-                             f"The labels hold {classes.shape[0]} class(es): "
-                             f"{classes[:5].tolist()}")
+        if classes.shape[0] < 2:
+            raise ValueError(f"the labels hold a single class ({classes[0]!r}); "
+                             "classification needs samples of at least two classes")
     unknown = ~np.isin(y, classes)
     if unknown.any():
         raise ValueError(f"labels {np.unique(y[unknown])[:5].tolist()} are not "
-                         f"among the classes {classes.tolist()}")
-    return np.where(y == classes[1], 1.0, -1.0), classes
+                         f"among the classes {classes[:10].tolist()} of the training labels")
+    return np.searchsorted(classes, y).astype(np.intp), classes
+
+
+def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
+    """Validate sample weights: None, or finite non-negative numbers not all zero.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights (None: every sample weighs 1).
+    n_samples : int
+        Number of samples.
+    name : str, default="sample_weight"
+        Parameter name, for the messages.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples,), or None
+        The weights (a copy), None when ``sample_weight`` is None.
+    """
+    if sample_weight is None:
+        return None
+    if is_bool(sample_weight) or isinstance(sample_weight, (str, bytes)):
+        raise TypeError(f"{name} must be None or an array of numbers, got {sample_weight!r}")
+    try:
+        sw = np.array(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be None or an array of numbers, "
+                        f"got {sample_weight!r}") from exc
+    if sw.ndim == 0:
+        sw = np.full(n_samples, float(sw))
+    if sw.ndim != 1 or sw.shape[0] != n_samples:
+        raise ValueError(f"{name} must have shape ({n_samples},), got {sw.shape}")
+    if not np.all(np.isfinite(sw)):
+        raise ValueError(f"{name} must be finite, got {int((~np.isfinite(sw)).sum())} "
+                         "NaN or infinite value(s)")
+    if sw.min() < 0:
+        raise ValueError(f"{name} must be non-negative, got {sw.min()!r}")
+    if not sw.max() > 0:
+        raise ValueError(f"{name} is zero for every sample")
+    return sw
 
 
 def check_training_pair(X, y, X_val, y_val):
-    """Validate training and validation data; map both label sets to {-1, +1}.
+    """Validate training and validation data; map both label sets to class indices.
 
     Parameters
     ----------
     X, y : array-like
-        Training data and two-class labels.
+        Training data and labels (at least two classes).
     X_val, y_val : array-like
-        Validation data and labels from the same classes.
+        Validation data and labels from the classes of ``y``.
 
     Returns
     -------
     X, y, X_val, y_val
-        Float data; labels in {-1, +1}.
+        Float data; labels as indices into ``classes``.
+    classes : ndarray
+        The classes of ``y``, sorted.
     """
     X, y = check_data(X, y)
     X_val, y_val = check_data(X_val, y_val, names=("X_val", "y_val"))
     if X_val.shape[1] != X.shape[1]:
         raise ValueError(f"X_val has {X_val.shape[1]} features, X has {X.shape[1]}")
-    y, classes = binary_targets(y)
-    y_val, _ = binary_targets(y_val, classes)
-    return X, y, X_val, y_val
+    y, classes = class_targets(y)
+    y_val, _ = class_targets(y_val, classes)
+    return X, y, X_val, y_val, classes
 
 
 def check_group_labels(name, labels, n_features):

@@ -1,9 +1,9 @@
-"""The outer objective: held-out logistic loss summed over one or several splits."""
-from dataclasses import dataclass
+"""The outer objective: held-out loss summed over one or several splits."""
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._parallel import make_runner
+from ._parallel import make_runner, slim
 from ._deprecation import DEPRECATED, renamed
 from .hypergradient import solve_and_differentiate
 
@@ -35,7 +35,7 @@ class FoldState:
 
 
 class HeldOutCriterion:
-    """Sum over splits of the logistic loss of the inner solution on held-out data.
+    """Sum over splits of the loss of the inner solution on held-out data.
 
     Its hypergradient is the sum of the splits' hypergradients. The splits
     are evaluated through joblib following scikit-learn's ``n_jobs``
@@ -45,9 +45,11 @@ class HeldOutCriterion:
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LogisticLoss)
+    folds : list of (InnerProblem, LinearLoss)
         For each split, the inner problem on its training part and the
-        outer loss on its held-out part.
+        outer loss (the datafit of the same model, e.g.
+        :class:`~hoag_shine.datafit.LogisticLoss` or
+        :class:`~hoag_shine.datafit.MultinomialLoss`) on its held-out part.
     method : HypergradientMethod
         How the backward pass obtains ``H^{-1} grad g``.
     memory_size : int, optional
@@ -127,6 +129,31 @@ class HeldOutCriterion:
         if runner is not None:
             runner.close()
 
+    def lighten(self, states, results):
+        """States and results of an evaluation without their L-BFGS memories.
+
+        The outer loop calls it on points it keeps only as candidate answers:
+        an evaluation from the lightened states starts from their ``w`` and
+        ``q`` with an empty memory. State handles (splits in other
+        processes) are returned as they are.
+
+        Parameters
+        ----------
+        states : list of FoldState or state handles
+            States of one evaluation.
+        results : list of HypergradientResult
+            Its results.
+
+        Returns
+        -------
+        states, results : list, list
+            New lists; the results lack ``inner.memory`` and
+            ``inner.inverse_hessian``.
+        """
+        states = [replace(s, memory=None) if isinstance(s, FoldState) else s
+                  for s in states]
+        return states, [slim(r) for r in results]
+
     def initial_state(self, log_alpha):
         """Cold-start state at strengths ``log_alpha``: ``w = 0``, empty memory.
 
@@ -200,9 +227,7 @@ def _warm_memory(problem, state, log_alpha, warm_start_memory):
     """The previous memory with its pairs shifted to the new strengths, or None."""
     if not warm_start_memory or state.memory is None:
         return None
-    penalty = problem.penalty
-    delta = penalty.strengths(log_alpha) - penalty.strengths(state.log_alpha)
-    return state.memory.shifted(delta)
+    return state.memory.shifted(problem.strength_shift(log_alpha, state.log_alpha))
 
 
 def _evaluate_fold(fold, state, log_alpha, eps, options):

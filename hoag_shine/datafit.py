@@ -1,18 +1,527 @@
-"""Summed logistic loss, the datafit of the inner and of the outer problem."""
+"""Datafits of linear models: a pointwise loss of the linear predictor, summed over samples.
+
+A datafit is split in two parts, as in scikit-learn's ``LinearModelLoss``:
+
+* a *pointwise loss* (:class:`BinaryLogistic`, :class:`MultinomialLogistic`)
+  knows, for each sample, its value, its derivative and its curvature in
+  terms of the linear predictor ``z_i`` (a number, or one number per class);
+  it never sees ``X``;
+* :class:`LinearLoss` is the plumbing around it: it applies ``X`` and
+  ``X^T``, handles the intercept, the coefficient layout and the sample
+  weights, and offers the datafit protocol the inner problem uses (value
+  and gradient, Hessian products, Hessian diagonal).
+
+Coefficient layout. The coefficients of a model with ``K`` outputs (1 for
+binary logistic regression, the number of classes for the multinomial one)
+and ``p`` features form the matrix ``W`` of shape ``(p + fit_intercept, K)``,
+the intercepts in its last row; the solvers see it flattened in C order, a
+vector of ``n_coef = (p + fit_intercept) K`` entries (the ``K`` outputs of
+feature ``j`` are contiguous, the ``K`` intercepts come last). With ``K = 1``
+this is the plain vector ``(coef, intercept)``.
+"""
 from functools import cached_property
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logsumexp, softmax
 
 from ._validation import check_design
 
 
-class LogisticLoss:
-    """Summed logistic loss ``sum_i log(1 + exp(-y_i z_i))`` of linear margins.
+class BinaryLogistic:
+    """Pointwise logistic loss ``log(1 + exp(-y z))`` of labels in {-1, +1}.
 
-    The loss only sees the linear predictor ``z = X @ coef + intercept``; the
-    design matrix may be a dense ndarray or any scipy.sparse matrix, both go
-    through the same ``@`` code path.
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Labels in {-1, +1}.
+    """
+
+    n_outputs = 1
+    #: adding the same constant to every output of a sample changes the loss
+    shift_invariant = False
+
+    def __init__(self, y):
+        self.y = np.asarray(y, dtype=float)
+
+    def loss(self, z):
+        """Loss of each sample; ``logaddexp`` keeps it finite for any ``z``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples,)
+            Linear predictor.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``log(1 + exp(-y_i z_i))``.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.logaddexp(0.0, -self.y * z)
+
+    def loss_gradient(self, z):
+        """Loss of each sample and its derivative in ``z``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples,)
+            Linear predictor.
+
+        Returns
+        -------
+        loss : ndarray of shape (n_samples,)
+            Pointwise loss.
+        derivative : ndarray of shape (n_samples,)
+            ``-y_i sigma(-y_i z_i)``, computed without cancellation.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            margins = self.y * z
+            return np.logaddexp(0.0, -margins), -self.y * expit(-margins)
+
+    def curvature(self, z):
+        """Second derivative ``sigma(z)(1 - sigma(z))`` of each sample's loss.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples,)
+            Linear predictor.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Curvature of each sample.
+        """
+        return expit(z) * expit(-z)
+
+    def curvature_product(self, curvature, dz):
+        """Second derivative of the loss applied to predictor directions ``dz``.
+
+        Parameters
+        ----------
+        curvature : ndarray of shape (n_samples,)
+            As returned by :meth:`curvature` (sample weights included).
+        dz : ndarray of shape (n_samples,) or (n_samples, k)
+            One direction, or ``k`` directions as columns.
+
+        Returns
+        -------
+        ndarray of the shape of ``dz``
+            ``curvature_i dz_i``.
+        """
+        return curvature * dz if dz.ndim == 1 else curvature[:, None] * dz
+
+    def curvature_diagonal(self, curvature):
+        """Diagonal of each sample's curvature (here the curvature itself).
+
+        Parameters
+        ----------
+        curvature : ndarray of shape (n_samples,)
+            As returned by :meth:`curvature`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``curvature``.
+        """
+        return curvature
+
+
+class MultinomialLogistic:
+    """Pointwise multinomial loss ``logsumexp(z_i) - z_{i, y_i}`` over ``K`` classes.
+
+    The loss of a sample does not change when the same constant is added to
+    its ``K`` outputs, so that the intercepts of a multinomial model are only
+    determined up to a common shift (see :class:`LinearLoss`).
+
+    Parameters
+    ----------
+    y : ndarray of int, shape (n_samples,)
+        Class index of each sample, in ``0 .. n_classes - 1``.
+    n_classes : int
+        Number of classes ``K`` (at least 2).
+    """
+
+    shift_invariant = True
+
+    def __init__(self, y, n_classes):
+        self.y = np.asarray(y, dtype=np.intp)
+        self.n_outputs = int(n_classes)
+        self._rows = np.arange(self.y.shape[0])
+
+    def loss(self, z):
+        """Loss of each sample.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples, n_classes)
+            Linear predictor.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``logsumexp(z_i) - z_{i, y_i}`` (not negative, up to rounding).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            return logsumexp(z, axis=1) - z[self._rows, self.y]
+
+    def loss_gradient(self, z):
+        """Loss of each sample and its derivative in ``z``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples, n_classes)
+            Linear predictor.
+
+        Returns
+        -------
+        loss : ndarray of shape (n_samples,)
+            Pointwise loss.
+        derivative : ndarray of shape (n_samples, n_classes)
+            ``softmax(z_i) - e_{y_i}``.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            lse = logsumexp(z, axis=1, keepdims=True)
+            derivative = np.exp(z - lse)
+            loss = lse[:, 0] - z[self._rows, self.y]
+        derivative[self._rows, self.y] -= 1.0
+        return loss, derivative
+
+    def curvature(self, z):
+        """Class probabilities ``P = softmax(z)``, which fix the per-sample Hessian.
+
+        The Hessian of a sample's loss in ``z_i`` is ``diag(p_i) - p_i p_i^T``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples, n_classes)
+            Linear predictor.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            ``softmax(z)``, row by row.
+        """
+        return softmax(z, axis=1)
+
+    def curvature_product(self, curvature, dz):
+        """``(diag(p_i) - p_i p_i^T) dz_i`` for every sample.
+
+        Parameters
+        ----------
+        curvature : ndarray of shape (n_samples, n_classes)
+            Probabilities from :meth:`curvature`.
+        dz : ndarray of shape (n_samples, n_classes) or (n_samples, n_classes, k)
+            One direction in predictor space, or ``k`` of them along the
+            last axis.
+
+        Returns
+        -------
+        ndarray of the shape of ``dz``
+            Product of each sample's Hessian with its direction(s).
+        """
+        p = curvature if dz.ndim == 2 else curvature[:, :, None]
+        pdz = p * dz
+        return pdz - p * pdz.sum(axis=1, keepdims=True)
+
+    def curvature_diagonal(self, curvature):
+        """Diagonal ``p_ik (1 - p_ik)`` of each sample's Hessian.
+
+        Parameters
+        ----------
+        curvature : ndarray of shape (n_samples, n_classes)
+            Probabilities from :meth:`curvature`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Diagonal entries.
+        """
+        return curvature * (1.0 - curvature)
+
+
+class LinearLoss:
+    """``sum_i s_i l(y_i, z_i)`` for the linear predictor ``z = X W[:p] + W[p]``.
+
+    The design matrix may be a dense ndarray or any scipy.sparse matrix; both
+    go through the same ``@`` code path. See the module docstring for the
+    layout of the flat coefficient vector.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Design matrix.
+    pointwise : BinaryLogistic or MultinomialLogistic
+        The pointwise loss ``l``; it fixes the number of outputs ``K``.
+    fit_intercept : bool, default=False
+        If True ``W`` has one more row, the intercepts, stored last.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weight ``s_i`` of each sample's term (1 when None).
+    """
+
+    def __init__(self, X, pointwise, fit_intercept=False, sample_weight=None):
+        self.X = check_design(X)
+        self.pointwise = pointwise
+        self.fit_intercept = fit_intercept
+        self.sample_weight = (None if sample_weight is None
+                              else np.asarray(sample_weight, dtype=float))
+
+    @property
+    def n_outputs(self):
+        """Number of outputs ``K`` of the linear predictor (1 for binary)."""
+        return self.pointwise.n_outputs
+
+    @property
+    def n_coef(self):
+        """Number of entries of the flat coefficient vector."""
+        return (self.X.shape[1] + int(self.fit_intercept)) * self.n_outputs
+
+    @property
+    def total_weight(self):
+        """Sum of the sample weights (the number of samples without weights)."""
+        if self.sample_weight is None:
+            return float(self.X.shape[0])
+        return float(self.sample_weight.sum())
+
+    @cached_property
+    def _squared_X(self):
+        # a function of X alone, computed at the first Hessian diagonal
+        if hasattr(self.X, "multiply"):
+            return self.X.multiply(self.X).tocsr()
+        return np.square(self.X)
+
+    def _weighted(self, u):
+        """``s_i u_i`` along the first axis (``u`` itself without weights)."""
+        if self.sample_weight is None:
+            return u
+        return self.sample_weight.reshape((-1,) + (1,) * (u.ndim - 1)) * u
+
+    # -- the plumbing: X, X^T, intercept, layout ------------------------------
+
+    def matvec(self, v):
+        """Linear predictor of ``v``: ``X @ W[:p] + W[p]`` with ``W`` the matrix of ``v``.
+
+        Parameters
+        ----------
+        v : ndarray of shape (n_coef,) or (n_coef, k)
+            Flat coefficient vector, or ``k`` of them as columns.
+
+        Returns
+        -------
+        ndarray
+            Shape ``(n_samples,)`` or ``(n_samples, k)`` with one output;
+            ``(n_samples, K)`` or ``(n_samples, K, k)`` with ``K`` outputs.
+        """
+        K = self.n_outputs
+        if K == 1:
+            if self.fit_intercept:
+                return np.asarray(self.X @ v[:-1]) + v[-1]
+            return np.asarray(self.X @ v)
+        rows = self.X.shape[1] + int(self.fit_intercept)
+        W = v.reshape(rows, -1)  # (p [+ 1], K) or (p [+ 1], K k)
+        if self.fit_intercept:
+            z = np.asarray(self.X @ W[:-1]) + W[-1]
+        else:
+            z = np.asarray(self.X @ W)
+        return z if v.ndim == 1 else z.reshape(z.shape[0], K, -1)
+
+    def rmatvec(self, u):
+        """Adjoint of :meth:`matvec`: ``X^T u``, with the sums of ``u`` for the intercepts.
+
+        Parameters
+        ----------
+        u : ndarray
+            In predictor space: shape ``(n_samples,)`` or ``(n_samples, k)``
+            with one output, ``(n_samples, K)`` or ``(n_samples, K, k)`` with
+            ``K`` outputs.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,) or (n_coef, k)
+            Flat coefficient vector(s).
+        """
+        K = self.n_outputs
+        if K == 1:
+            xtu = np.asarray(self.X.T @ u)
+            if self.fit_intercept:
+                return np.concatenate([xtu, u.sum(axis=0, keepdims=True)])
+            return xtu
+        columns = u.reshape(u.shape[0], -1)  # (n, K) or (n, K k)
+        xtu = np.asarray(self.X.T @ columns)
+        if self.fit_intercept:
+            xtu = np.vstack([xtu, columns.sum(axis=0, keepdims=True)])
+        return xtu.reshape(-1) if u.ndim == 2 else xtu.reshape(-1, u.shape[2])
+
+    def split_coef(self, w):
+        """Coefficients and intercept of ``w`` in scikit-learn's layout.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Flat coefficient vector.
+
+        Returns
+        -------
+        coef : ndarray
+            Shape ``(n_features,)`` with one output, ``(K, n_features)``
+            with ``K``.
+        intercept : float or ndarray of shape (K,)
+            The intercept (0 when not fitted) with one output, the ``K``
+            intercepts otherwise.
+        """
+        K, p = self.n_outputs, self.X.shape[1]
+        if K == 1:
+            return w[:p], (float(w[p]) if self.fit_intercept else 0.0)
+        W = w.reshape(-1, K)
+        return W[:p].T, (W[p].copy() if self.fit_intercept else np.zeros(K))
+
+    def intercept_shift(self):
+        """Unit direction of ``w`` along which the loss is constant, or None.
+
+        With a shift-invariant pointwise loss (multinomial) and fitted
+        intercepts, adding the same constant to the ``K`` intercepts leaves
+        every ``z_i`` unchanged up to that shift, hence the loss too.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,) or None
+            ``1 / sqrt(K)`` on the ``K`` intercept entries, 0 elsewhere; None
+            when there is no such direction.
+        """
+        K = self.n_outputs
+        if not (self.fit_intercept and self.pointwise.shift_invariant and K > 1):
+            return None
+        u = np.zeros(self.n_coef)
+        u[-K:] = 1.0 / np.sqrt(K)
+        return u
+
+    # -- the datafit protocol ----------------------------------------------------
+
+    def value(self, w):
+        """Loss at ``w``.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Flat coefficient vector.
+
+        Returns
+        -------
+        float
+            ``sum_i s_i l(y_i, z_i)``.
+        """
+        loss = self.pointwise.loss(self.matvec(w))
+        return loss.sum() if self.sample_weight is None else np.dot(self.sample_weight, loss)
+
+    def value_and_gradient(self, w):
+        """Loss and its gradient at ``w``, sharing the predictor computation.
+
+        A trial point far out along a search direction may overflow the
+        predictor: the value is then inf and the line search shortens the
+        step.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Flat coefficient vector.
+
+        Returns
+        -------
+        value : float
+            The loss.
+        gradient : ndarray of shape (n_coef,)
+            Its gradient with respect to ``w``.
+        """
+        loss, derivative = self.pointwise.loss_gradient(self.matvec(w))
+        if self.sample_weight is None:
+            return loss.sum(), self.rmatvec(derivative)
+        return np.dot(self.sample_weight, loss), self.rmatvec(self._weighted(derivative))
+
+    def gradient(self, w):
+        """Gradient of the loss at ``w``.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Flat coefficient vector.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,)
+            Gradient with respect to ``w``.
+        """
+        return self.value_and_gradient(w)[1]
+
+    def curvature(self, w):
+        """Per-sample curvature at ``w`` (sample weights included).
+
+        It is what :meth:`hessian_matvec` and :meth:`hessian_diagonal` take:
+        the weights ``s_i sigma(z_i)(1 - sigma(z_i))`` for binary logistic,
+        the probabilities ``softmax(z_i)`` and the weights for multinomial.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Point at which the Hessian is taken.
+
+        Returns
+        -------
+        object
+            Opaque to the callers; passed back to the two methods above.
+        """
+        c = self.pointwise.curvature(self.matvec(w))
+        if self.n_outputs == 1:
+            return self._weighted(c)  # the weights fold into the curvature
+        return c
+
+    def hessian_matvec(self, curvature, v):
+        """Apply the Hessian of the loss (intercepts included) to ``v``.
+
+        Parameters
+        ----------
+        curvature : object
+            As returned by :meth:`curvature`.
+        v : ndarray of shape (n_coef,) or (n_coef, k)
+            Vector, or matrix whose columns are vectors.
+
+        Returns
+        -------
+        ndarray of the same shape as ``v``
+            ``X~^T (d^2 l) X~ v``, ``X~`` the design with its intercept column.
+        """
+        product = self.pointwise.curvature_product(curvature, self.matvec(v))
+        if self.n_outputs > 1:
+            product = self._weighted(product)
+        return self.rmatvec(product)
+
+    def hessian_diagonal(self, curvature):
+        """Diagonal of the Hessian of the loss (intercepts included).
+
+        One product of the elementwise square of ``X`` with the diagonal
+        curvature: the cost of one gradient.
+
+        Parameters
+        ----------
+        curvature : object
+            As returned by :meth:`curvature`.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,)
+            ``sum_i s_i X_ij^2 d_ik`` for coefficient ``(j, k)``, and
+            ``sum_i s_i d_ik`` for intercept ``k``, ``d_ik`` the diagonal of
+            sample ``i``'s curvature.
+        """
+        d = self.pointwise.curvature_diagonal(curvature)
+        if self.n_outputs > 1:
+            d = self._weighted(d)
+        diag = np.asarray(self._squared_X.T @ d)
+        if self.fit_intercept:
+            diag = np.concatenate([diag, d.sum(axis=0, keepdims=True)])
+        return diag.ravel()
+
+
+class LogisticLoss(LinearLoss):
+    """Summed binary logistic loss ``sum_i s_i log(1 + exp(-y_i z_i))``.
 
     Parameters
     ----------
@@ -23,6 +532,8 @@ class LogisticLoss:
     fit_intercept : bool, default=False
         If True the coefficient vector has one more entry, the intercept,
         stored last.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weight of each sample (1 when None).
 
     Examples
     --------
@@ -33,22 +544,13 @@ class LogisticLoss:
     1.3862943611198906
     """
 
-    def __init__(self, X, y, fit_intercept=False):
-        self.X = check_design(X)
-        self.y = np.asarray(y, dtype=float)
-        self.fit_intercept = fit_intercept
-
-    @cached_property
-    def _squared_X(self):
-        # a function of X alone, computed at the first Hessian diagonal
-        if hasattr(self.X, "multiply"):
-            return self.X.multiply(self.X).tocsr()
-        return np.square(self.X)
+    def __init__(self, X, y, fit_intercept=False, sample_weight=None):
+        super().__init__(X, BinaryLogistic(y), fit_intercept, sample_weight)
 
     @property
-    def n_coef(self):
-        """Number of entries of the coefficient vector."""
-        return self.X.shape[1] + int(self.fit_intercept)
+    def y(self):
+        """Labels in {-1, +1}."""
+        return self.pointwise.y
 
     def margins(self, w):
         """Return the signed margins ``y * (X @ coef + intercept)``.
@@ -56,8 +558,7 @@ class LogisticLoss:
         Parameters
         ----------
         w : ndarray of shape (n_coef,)
-            Coefficient vector, the intercept stored last when
-            ``fit_intercept`` is True.
+            Coefficient vector, intercept last when fitted.
 
         Returns
         -------
@@ -66,105 +567,13 @@ class LogisticLoss:
         """
         return self.y * self.matvec(w)
 
-    def matvec(self, v):
-        """Linear predictor ``X @ v[:p] + v[p]`` (``v`` may hold columns).
-
-        Parameters
-        ----------
-        v : ndarray of shape (n_coef,) or (n_coef, k)
-            Coefficient vector, or matrix whose columns are coefficient
-            vectors; the intercept is the last entry (row) when
-            ``fit_intercept`` is True.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, k)
-            ``X @ v``, plus the intercept when ``fit_intercept`` is True.
-        """
-        if self.fit_intercept:
-            return np.asarray(self.X @ v[:-1]) + v[-1]
-        return np.asarray(self.X @ v)
-
-    def rmatvec(self, u):
-        """Adjoint of :meth:`matvec`: ``X^T u``, with ``sum(u)`` appended for the intercept.
-
-        Parameters
-        ----------
-        u : ndarray of shape (n_samples,) or (n_samples, k)
-            Vector, or matrix whose columns are vectors, in sample space.
-
-        Returns
-        -------
-        ndarray of shape (n_coef,) or (n_coef, k)
-            ``X^T u``, with the column sums of ``u`` appended as the last
-            entry (row) when ``fit_intercept`` is True.
-        """
-        xtu = np.asarray(self.X.T @ u)
-        if self.fit_intercept:
-            return np.concatenate([xtu, u.sum(axis=0, keepdims=True)])
-        return xtu
-
-    def value(self, w):
-        """Loss at ``w``; ``logaddexp`` keeps it finite for any margin.
-
-        Parameters
-        ----------
-        w : ndarray of shape (n_coef,)
-            Coefficient vector, intercept last when ``fit_intercept`` is True.
-
-        Returns
-        -------
-        float
-            Summed logistic loss ``sum_i log(1 + exp(-y_i z_i))``.
-        """
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.logaddexp(0.0, -self.margins(w)).sum()
-
-    def value_and_gradient(self, w):
-        """Loss and its gradient at ``w``, sharing the margin computation.
-
-        Parameters
-        ----------
-        w : ndarray of shape (n_coef,)
-            Coefficient vector, intercept last when ``fit_intercept`` is True.
-
-        Returns
-        -------
-        value : float
-            Summed logistic loss.
-        gradient : ndarray of shape (n_coef,)
-            Gradient of the loss with respect to ``w``.
-        """
-        # a trial point far out along a search direction may overflow the
-        # margins: the value is then inf and the line search shortens the step
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = self.margins(w)
-            value = np.logaddexp(0.0, -z).sum()
-            # sigma(z) - 1 = -sigma(-z), computed without cancellation
-            return value, self.rmatvec(-self.y * expit(-z))
-
-    def gradient(self, w):
-        """Gradient of the loss at ``w``.
-
-        Parameters
-        ----------
-        w : ndarray of shape (n_coef,)
-            Coefficient vector, intercept last when ``fit_intercept`` is True.
-
-        Returns
-        -------
-        ndarray of shape (n_coef,)
-            Gradient of the loss with respect to ``w``.
-        """
-        return self.value_and_gradient(w)[1]
-
     def hessian_weights(self, w):
-        """Diagonal weights ``d = sigma(z) (1 - sigma(z))`` of the Hessian.
+        """Diagonal weights ``d = s sigma(z) (1 - sigma(z))`` of the Hessian.
 
         Parameters
         ----------
         w : ndarray of shape (n_coef,)
-            Coefficient vector, intercept last when ``fit_intercept`` is True.
+            Coefficient vector, intercept last when fitted.
 
         Returns
         -------
@@ -172,46 +581,76 @@ class LogisticLoss:
             Weight of each sample, so that the Hessian of the loss is
             ``X^T diag(d) X`` (intercept column included).
         """
-        z = self.margins(w)
-        return expit(z) * expit(-z)
+        return self.curvature(w)
 
-    def hessian_matvec(self, weights, v):
-        """Apply ``X^T diag(weights) X`` (intercept column included) to ``v``.
 
-        Parameters
-        ----------
-        weights : ndarray of shape (n_samples,)
-            Sample weights, as returned by :meth:`hessian_weights`.
-        v : ndarray of shape (n_coef,) or (n_coef, k)
-            Vector, or matrix whose columns are vectors.
+class MultinomialLoss(LinearLoss):
+    """Summed multinomial logistic loss ``sum_i s_i (logsumexp(z_i) - z_{i, y_i})``.
 
-        Returns
-        -------
-        ndarray of the same shape as ``v``
-            Product of the loss Hessian with ``v``.
-        """
-        xv = self.matvec(v)
-        return self.rmatvec(weights * xv if v.ndim == 1 else weights[:, None] * xv)
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Design matrix.
+    y : ndarray of int, shape (n_samples,)
+        Class index of each sample, in ``0 .. n_classes - 1``.
+    n_classes : int, optional
+        Number of classes (default ``y.max() + 1``); at least 2.
+    fit_intercept : bool, default=False
+        Fit one intercept per class (the last row of ``W``).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weight of each sample (1 when None).
 
-    def hessian_diagonal(self, weights):
-        """Diagonal of ``X^T diag(weights) X`` (intercept column included).
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hoag_shine.datafit import MultinomialLoss
+    >>> loss = MultinomialLoss(np.eye(3), np.array([0, 1, 2]))
+    >>> loss.n_coef  # 3 features x 3 classes
+    9
+    >>> round(float(loss.value(np.zeros(9))), 6)  # 3 * log(3)
+    3.295837
+    """
 
-        One product of the elementwise square of ``X`` with ``weights``: the
-        cost of one gradient.
+    def __init__(self, X, y, n_classes=None, fit_intercept=False, sample_weight=None):
+        y = np.asarray(y, dtype=np.intp)
+        n_classes = int(y.max()) + 1 if n_classes is None else int(n_classes)
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        super().__init__(X, MultinomialLogistic(y, n_classes), fit_intercept,
+                         sample_weight)
 
-        Parameters
-        ----------
-        weights : ndarray of shape (n_samples,)
-            Second derivative of the pointwise loss in the linear predictor,
-            as returned by :meth:`hessian_weights`.
+    @property
+    def y(self):
+        """Class index of each sample."""
+        return self.pointwise.y
 
-        Returns
-        -------
-        ndarray of shape (n_coef,)
-            ``sum_i weights_i X_ij^2`` for each coefficient ``j``, and
-            ``sum_i weights_i`` for the intercept when it is fitted.
-        """
-        diag = np.asarray(self._squared_X.T @ weights).ravel()
-        if self.fit_intercept:
-            return np.append(diag, weights.sum())
-        return diag
+
+def make_datafit(X, y, n_classes=None, fit_intercept=False, sample_weight=None):
+    """The logistic datafit of labels ``y``: binary for two classes, multinomial beyond.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Design matrix.
+    y : ndarray of shape (n_samples,)
+        Labels in {-1, +1} when ``n_classes`` is None; class indices in
+        ``0 .. n_classes - 1`` otherwise.
+    n_classes : int, optional
+        Number of classes. Two classes keep the single-vector binary
+        formulation (index 1 is the positive class).
+    fit_intercept : bool, default=False
+        Fit the intercept(s).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weight of each sample.
+
+    Returns
+    -------
+    LogisticLoss or MultinomialLoss
+        The datafit.
+    """
+    if n_classes is None:
+        return LogisticLoss(X, y, fit_intercept, sample_weight)
+    if n_classes == 2:
+        return LogisticLoss(X, np.where(np.asarray(y) == 1, 1.0, -1.0), fit_intercept,
+                            sample_weight)
+    return MultinomialLoss(X, y, n_classes, fit_intercept, sample_weight)

@@ -9,21 +9,28 @@ from sklearn.model_selection import StratifiedShuffleSplit, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
-from scipy.special import expit
+from scipy.special import expit, log_softmax, softmax
 
 from ._validation import (SPARSE_FORMATS, check_bool, check_callable, check_group_labels,
-                          check_int, check_real, check_real_array, is_bool)
+                          check_int, check_real, check_real_array, check_sample_weight,
+                          is_bool)
 from .criterion import HeldOutCriterion
-from .datafit import LogisticLoss
+from .datafit import make_datafit
 from .escalation import BackwardEscalation
 from .initial import get_initial_matrix
 from .inner import InnerProblem
-from .lbfgs import minimize_lbfgs
-from .methods import METHODS, HypergradientMethod, get_method
+from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
+from .methods import METHODS, HypergradientMethod, conjugate_gradient, get_method
 from .outer import TOLERANCE_SCHEDULES, hoag
 
-#: relative inner tolerance of the final refit
+#: relative inner tolerance of the final refit's L-BFGS solve
 REFIT_TOL = 1e-8
+#: relative gradient norm the Newton steps that follow it aim at
+POLISH_TOL = 1e-13
+#: most Newton steps after the L-BFGS refit, and CG iterations per step
+POLISH_STEPS, POLISH_CG_ITER = 8, 200
+#: relative size of the rounding errors of an objective value
+ROUNDING = 1e-12
 #: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
 #: any useful strength, and the bound keeps every product with w finite
 MAX_ABS_BOUND = 100.0
@@ -38,8 +45,12 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     validation split, or the sum over cross-validation folds) of the model
     trained on the rest. HOAG follows the hypergradient of that loss, obtained
     by implicit differentiation with the backward pass given by ``method``.
-    The training loss is summed over samples: ``alpha`` corresponds to
-    ``1 / C`` in :class:`sklearn.linear_model.LogisticRegression`.
+    Two classes give binary logistic regression; more give multinomial
+    logistic regression (softmax over the classes, one coefficient vector
+    and one unpenalised intercept per class, a feature's strength shared by
+    its classes' coefficients). The training loss is summed over samples
+    (weighted by ``sample_weight``): ``alpha`` corresponds to ``1 / C`` in
+    :class:`sklearn.linear_model.LogisticRegression`.
 
     Parameters
     ----------
@@ -122,12 +133,14 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         Chosen ``log(alpha)``.
     alpha_ : ndarray of shape (n_hyper,)
         Chosen strengths.
-    coef_ : ndarray of shape (1, n_features)
-        Coefficients.
-    intercept_ : ndarray of shape (1,)
-        Intercept (0 when not fitted).
-    classes_ : ndarray of shape (2,)
-        Class labels; ``classes_[1]`` is the positive class.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Coefficients: one row for two classes (of ``classes_[1]``), one row
+        per class for more.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercept(s) (0 when not fitted); with several classes they sum to
+        zero (the softmax is unchanged by a common shift).
+    classes_ : ndarray of shape (n_classes,)
+        Class labels; with two, ``classes_[1]`` is the positive class.
     n_iter_ : int
         Number of outer iterations (evaluations of the outer loss, rejected
         steps included).
@@ -162,8 +175,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     best_score_ : float
         Validation score at ``log_alpha_`` in scikit-learn's higher-is-better
         sign: minus the mean logistic loss per held-out sample (the outer
-        loss divided by the number of held-out samples, summed over the
-        folds with ``cv``).
+        loss divided by the number of held-out samples, or by their total
+        weight with ``sample_weight``, summed over the folds with ``cv``).
 
     Examples
     --------
@@ -210,7 +223,6 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
         tags.input_tags.sparse = True
         return tags
 
@@ -276,7 +288,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         groups = check_group_labels("regularization", reg, n_features)
         return groups, int(groups.max()) + 1
 
-    def _splits(self, X, y):
+    def _splits(self, X, y, sample_weight):
         if self.cv is None:
             splitter = StratifiedShuffleSplit(
                 n_splits=1, test_size=self.validation_fraction,
@@ -286,23 +298,19 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             except ValueError as exc:
                 raise ValueError(
                     f"validation_fraction={self.validation_fraction!r} of {X.shape[0]} "
-                    f"samples cannot put both classes on each side of the validation "
+                    f"samples cannot put every class on each side of the validation "
                     f"split ({exc}); more samples or another validation_fraction") from exc
         else:
             splits = _cv_splits(self.cv, X, y)
         splits = [_check_split(i, split, X.shape[0]) for i, split in enumerate(splits)]
+        n_classes = int(y.max()) + 1
         for i, (train, test) in enumerate(splits):
-            for part, idx in (("training", train), ("held-out", test)):
-                if np.unique(y[idx]).shape[0] < 2:
-                    raise ValueError(
-                        f"the {part} part of split {i} holds a single class; both classes "
-                        "are needed on each side (more samples, another cv or "
-                        "validation_fraction)")
+            _check_classes(i, train, test, y, sample_weight, n_classes)
         return splits
 
     # -- fitting -----------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Choose the strengths by HOAG and fit the model.
 
         A fit that fails or is interrupted (an exception raised by the
@@ -314,7 +322,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,)
-            Two-class labels.
+            Class labels (two classes or more).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample, multiplying its term in the
+            training loss and in the held-out loss of every split (integer
+            weights are equivalent to repeated rows, given the same splits).
 
         Returns
         -------
@@ -323,7 +335,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         """
         saved = _fitted_state(self)
         try:
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
         except BaseException:
             for name in set(_fitted_state(self)) - set(saved):
                 delattr(self, name)
@@ -331,7 +343,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                 setattr(self, name, value)
             raise
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight):
         """The body of :meth:`fit`, which restores the previous state on failure."""
         bounds = self._check_params()
         with np.errstate(over="ignore", invalid="ignore"):
@@ -340,14 +352,22 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                                  dtype=np.float64)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y")
-        if y_type != "binary":
-            raise ValueError("Only binary classification is supported. The type of "
-                             f"the target is {y_type}.")
-        self.classes_, y_index = np.unique(y, return_inverse=True)
-        if self.classes_.shape[0] < 2:
-            raise ValueError(f"y holds one class ({self.classes_[0]!r}); "
-                             "HyperOptimizer needs samples of two classes")
-        y_pm = np.where(y_index == 1, 1.0, -1.0)
+        if y_type not in ("binary", "multiclass"):
+            raise ValueError(f"y must hold class labels of one output, got a {y_type} target")
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(f"y holds one class ({classes[0]!r}); "
+                             "HyperOptimizer needs samples of at least two classes")
+        if sample_weight is not None:
+            weighed = np.unique(codes[sample_weight > 0])
+            if weighed.shape[0] < classes.shape[0]:
+                missing = np.setdiff1d(np.arange(classes.shape[0]), weighed)
+                raise ValueError(f"every sample of class(es) {classes[missing][:5].tolist()} "
+                                 "has weight 0: they cannot be learnt; drop them from y")
+        self.classes_ = classes
+        codes = codes.astype(np.intp)
+        n_classes = classes.shape[0]
         groups, n_hyper = self._groups(X.shape[1])
         lam0 = np.broadcast_to(np.asarray(self.lambda_init, dtype=float), (n_hyper,)) \
             if np.ndim(self.lambda_init) == 0 else np.asarray(self.lambda_init, dtype=float)
@@ -356,9 +376,14 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                              f"got {self.lambda_init!r}")
         method = get_method(self.method, max_iter=self.backward_max_iter,
                             freq=self.opa_freq)
-        splits = self._splits(X, y_pm)
-        folds = [(InnerProblem.from_data(X[tr], y_pm[tr], groups, self.fit_intercept),
-                  LogisticLoss(X[te], y_pm[te], self.fit_intercept))
+        splits = self._splits(X, codes, sample_weight)
+
+        def weights(idx):
+            return None if sample_weight is None else sample_weight[idx]
+
+        folds = [(InnerProblem.from_data(X[tr], codes[tr], groups, self.fit_intercept,
+                                         n_classes=n_classes, sample_weight=weights(tr)),
+                  make_datafit(X[te], codes[te], n_classes, self.fit_intercept, weights(te)))
                  for tr, te in splits]
         criterion = HeldOutCriterion(
             folds, method, memory_size=self.memory_size,
@@ -378,29 +403,45 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.history_ = result.history
         self.stop_reason_ = result.stop_reason
-        n_held_out = sum(len(te) for _, te in splits)
-        self.best_score_ = -result.outer_loss / n_held_out
+        self.best_score_ = -result.outer_loss / sum(outer.total_weight for _, outer in folds)
+        problem = InnerProblem.from_data(X, codes, groups, self.fit_intercept,
+                                         n_classes=n_classes, sample_weight=sample_weight)
+        w = np.mean([r.w for r in result.results], axis=0)
         if self.refit:
-            w = self._refit(X, y_pm, groups, result)
-        else:
-            w = np.mean([r.w for r in result.results], axis=0)
-        n_features = X.shape[1]
-        self.coef_ = w[:n_features].reshape(1, -1)
-        self.intercept_ = np.array([w[-1] if self.fit_intercept else 0.0])
+            w = self._refit(problem, w, result.log_alpha)
+        coef, intercept = problem.split_coef(w)
+        self.coef_ = np.array(coef).reshape(-1, X.shape[1])
+        self.intercept_ = np.atleast_1d(np.array(intercept, dtype=float))
         return self
 
-    def _refit(self, X, y_pm, groups, result):
-        problem = InnerProblem.from_data(X, y_pm, groups, self.fit_intercept)
-        w0 = np.mean([r.w for r in result.results], axis=0)
-        fun = problem.fun_and_grad(result.log_alpha)
-        g0 = fun(np.zeros(problem.n_coef))[1]
-        return minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * np.linalg.norm(g0),
-                              max_iter=self.inner_max_iter).x
+    def _refit(self, problem, w0, log_alpha):
+        """Solve on all the data: L-BFGS, then Newton steps to a tight gradient.
+
+        L-BFGS reaches ``REFIT_TOL`` quickly but crawls beyond it on
+        ill-conditioned problems (tiny strengths on separable data); a few
+        Newton steps, their systems solved by CG, then make the model
+        independent of the starting point to ``POLISH_TOL`` (so that, for
+        instance, integer sample weights and repeated rows give the same
+        model).
+        """
+        fun = problem.fun_and_grad(log_alpha)
+        g0 = np.linalg.norm(fun(np.zeros(problem.n_coef))[1])
+        with warnings.catch_warnings():
+            # the Newton steps below finish what L-BFGS may leave short
+            warnings.simplefilter("ignore", InnerConvergenceWarning)
+            w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0,
+                               max_iter=self.inner_max_iter).x
+        w, g_norm = _newton_polish(problem, fun, w, log_alpha, POLISH_TOL * g0)
+        if not g_norm <= REFIT_TOL * g0:
+            warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
+                          f"{REFIT_TOL * g0:.3e}; raise inner_max_iter",
+                          InnerConvergenceWarning, stacklevel=4)
+        return w
 
     # -- prediction --------------------------------------------------------
 
     def decision_function(self, X):
-        """Signed distance to the separating hyperplane (positive: ``classes_[1]``).
+        """Linear predictor: signed distance (two classes) or one score per class.
 
         Parameters
         ----------
@@ -409,8 +450,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples,)
-            ``X @ coef_ + intercept_``; positive values predict ``classes_[1]``.
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            ``X @ coef_.T + intercept_``: for two classes a vector whose
+            positive values predict ``classes_[1]``; for more, one column
+            per class, the largest predicting.
         """
         check_is_fitted(self)
         # scikit-learn's finiteness test sums X first: +-1e308 entries make that
@@ -418,7 +461,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         with np.errstate(over="ignore", invalid="ignore"):
             X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
                               reset=False)
-            z = np.asarray(X @ self.coef_[0]).ravel() + self.intercept_[0]
+            z = np.asarray(X @ self.coef_.T) + self.intercept_
+            if z.shape[1] == 1:
+                z = z[:, 0]
         if np.isnan(z).any():  # +inf and -inf terms: no sign to predict from
             raise ValueError("X @ coef_ overflows for some samples (X holds values up to "
                              f"{abs(X).max():.3g}); rescale X as the training data was")
@@ -434,11 +479,14 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, 2)
-            Probabilities of ``classes_[0]`` and ``classes_[1]``; each row
-            sums to 1.
+        ndarray of shape (n_samples, n_classes)
+            Probability of each class (the logistic function of the decision
+            for two classes, its softmax for more); each row sums to 1.
         """
-        p = expit(self.decision_function(X))
+        z = self.decision_function(X)
+        if z.ndim == 2:
+            return softmax(z, axis=1)
+        p = expit(z)
         return np.column_stack([1.0 - p, p])
 
     def predict_log_proba(self, X):
@@ -451,11 +499,12 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, 2)
-            Logarithms of the probabilities of ``classes_[0]`` and
-            ``classes_[1]``.
+        ndarray of shape (n_samples, n_classes)
+            Logarithms of the class probabilities.
         """
         z = self.decision_function(X)
+        if z.ndim == 2:
+            return log_softmax(z, axis=1)
         return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
 
     def predict(self, X):
@@ -469,11 +518,46 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,)
-            ``classes_[1]`` where the decision function is positive,
-            ``classes_[0]`` elsewhere.
+            The class of largest probability (for two classes:
+            ``classes_[1]`` where the decision function is positive).
         """
         check_is_fitted(self)
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        z = self.decision_function(X)
+        if z.ndim == 2:
+            return self.classes_[np.argmax(z, axis=1)]
+        return self.classes_[(z > 0).astype(int)]
+
+
+def _newton_polish(problem, fun, w, log_alpha, tol):
+    """Newton steps (CG on the Hessian, backtracking) from ``w`` until ``||grad|| <= tol``.
+
+    Returns the last point and its gradient norm; stops early when a step no
+    longer decreases the objective (rounding).
+    """
+    f, g = fun(w)
+    g_norm = np.linalg.norm(g)
+    for _ in range(POLISH_STEPS):
+        if g_norm <= tol:
+            break
+        d, _ = conjugate_gradient(problem.hessian_operator(w, log_alpha), -g,
+                                  tol=min(0.1, np.sqrt(g_norm / tol) * 1e-6),
+                                  max_iter=POLISH_CG_ITER)
+        slope = np.dot(g, d)
+        if not (np.all(np.isfinite(d)) and slope < 0):
+            break
+        # near the solution the predicted decrease falls below the rounding
+        # of f: the full step is then judged by the gradient norm instead
+        at_rounding = -slope <= ROUNDING * abs(f)
+        for t in 0.5 ** np.arange(12):
+            f_t, g_t = fun(w + t * d)
+            if f_t <= f + 1e-4 * t * slope or (
+                    at_rounding and t == 1 and np.linalg.norm(g_t) < g_norm):
+                break
+        else:
+            break
+        w, f, g = w + t * d, f_t, g_t
+        g_norm = np.linalg.norm(g)
+    return w, g_norm
 
 
 def _fitted_state(estimator):
@@ -520,6 +604,27 @@ def _warn_if_gave_up(result, bounds):
             break
     for reason in reasons:
         warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=4)
+
+
+def _check_classes(i, train, test, codes, sample_weight, n_classes):
+    """Refuse a split whose training part misses a class or whose held-out part has one."""
+    def present(idx):
+        if sample_weight is not None:
+            idx = idx[sample_weight[idx] > 0]
+        return np.unique(codes[idx])
+
+    held_out = present(test)
+    if held_out.shape[0] < 2:
+        raise ValueError(
+            f"the held-out part of split {i} holds a single class (of positive weight); "
+            "at least two are needed (more samples, another cv or validation_fraction)")
+    trained = present(train)
+    if trained.shape[0] < n_classes:
+        which = "both classes are" if n_classes == 2 else "every class is"
+        raise ValueError(
+            f"the training part of split {i} holds {trained.shape[0]} of the "
+            f"{n_classes} classes (of positive weight); {which} needed there (more "
+            "samples, another cv or validation_fraction)")
 
 
 def _is_pair(value):

@@ -9,14 +9,44 @@ from time import perf_counter
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .datafit import LogisticLoss
+from .datafit import make_datafit
 from .initial import get_initial_matrix
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import get_method
 from ._deprecation import DEPRECATED, renamed
 from ._validation import (check_bool, check_hyper, check_hypergradient_params,
-                          check_training_pair)
+                          check_sample_weight, check_training_pair)
+
+#: bytes an L-BFGS memory of the default size may take: the default memory
+#: size is lowered to ``max(MIN_DEFAULT_MEMORY, DEFAULT_MEMORY_BYTES // (16
+#: n_coef))`` pairs when the method's default would take more (2 vectors of
+#: n_coef floats per pair); a 20-class model of 20 newsgroups' 130,107
+#: features then keeps 25 pairs, 1 GiB, instead of 30 or 60
+DEFAULT_MEMORY_BYTES = 2 ** 30
+#: fewest pairs the byte cap leaves in a default memory
+MIN_DEFAULT_MEMORY = 3
+
+
+def default_memory_size(method, n_coef):
+    """The L-BFGS memory size used when none is given.
+
+    Parameters
+    ----------
+    method : HypergradientMethod
+        Its ``default_memory`` is the size on problems of moderate size.
+    n_coef : int
+        Length of the coefficient vector.
+
+    Returns
+    -------
+    int
+        ``method.default_memory``, capped so that the pairs take at most
+        :data:`DEFAULT_MEMORY_BYTES` (but never fewer than
+        :data:`MIN_DEFAULT_MEMORY` pairs).
+    """
+    cap = max(MIN_DEFAULT_MEMORY, DEFAULT_MEMORY_BYTES // (16 * max(n_coef, 1)))
+    return min(method.default_memory, cap)
 
 
 @dataclass
@@ -30,11 +60,13 @@ class HypergradientResult:
     outer_loss : float
         Outer loss ``g(w)`` at the inner solution.
     w : ndarray of shape (n_coef,)
-        Inner solution (intercept last when fitted).
-    coef : ndarray of shape (n_features,)
-        Inner solution without the intercept.
-    intercept : float
-        Fitted intercept (0 when not fitted).
+        Inner solution, flat (intercepts last when fitted; see
+        :mod:`hoag_shine.datafit` for the layout of several classes).
+    coef : ndarray of shape (n_features,) or (n_classes, n_features)
+        Inner solution without the intercept: a vector for binary problems,
+        one row per class for multinomial ones.
+    intercept : float or ndarray of shape (n_classes,)
+        Fitted intercept(s) (0 when not fitted).
     q : ndarray of shape (n_coef,)
         Approximation of ``H^{-1} grad g(w)`` used.
     inner : scipy.optimize.OptimizeResult
@@ -85,7 +117,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     ----------
     problem : InnerProblem
         Inner (training) problem.
-    outer : LogisticLoss
+    outer : LinearLoss
         Outer loss on the outer (validation) data.
     log_alpha : ndarray of shape (n_hyper,)
         Log-scale strengths.
@@ -100,7 +132,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     inner_max_iter : int, default=1000
         Inner iteration cap.
     memory_size : int, optional
-        L-BFGS memory size (default: the method's ``default_memory``).
+        L-BFGS memory size (default: :func:`default_memory_size`).
     q0 : ndarray, optional
         Warm start of iterative backward solvers.
     backward_tol : float, optional
@@ -125,7 +157,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     """
     inner_max_iter = renamed(inner_max_iter, 1000, max_iter, "max_iter", "inner_max_iter")
     start = perf_counter()
-    m = method.default_memory if memory_size is None else memory_size
+    m = default_memory_size(method, problem.n_coef) if memory_size is None else memory_size
     w0 = np.zeros(problem.n_coef) if w0 is None else w0
     inner = minimize_lbfgs(problem.fun_and_grad(log_alpha), w0, memory_size=m,
                            tol=inner_tol, max_iter=inner_max_iter, memory=memory,
@@ -140,11 +172,10 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     grad = -problem.cross_vjp(w, log_alpha, q)
     correction = float(np.dot(q, inner.grad))
     end = perf_counter()
-    fit_intercept = problem.datafit.fit_intercept
+    coef, intercept = problem.split_coef(w)
     return HypergradientResult(
-        grad=grad, outer_loss=float(outer_loss), w=w,
-        coef=w[:-1] if fit_intercept else w,
-        intercept=float(w[-1]) if fit_intercept else 0.0, q=q, inner=inner,
+        grad=grad, outer_loss=float(outer_loss), w=w, coef=coef, intercept=intercept,
+        q=q, inner=inner,
         loss_correction=correction,
         n_inner_iter=inner.n_iter, n_grad_evals=inner.nfev, n_hvp=n_hvp,
         time_forward=middle - start, time_backward=end - middle)
@@ -154,23 +185,26 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
                   fit_intercept=False, inner_tol=1e-10, inner_max_iter=10000,
                   memory_size=None, opa_freq=None, backward_tol=1e-10,
                   backward_max_iter=None, w0=None, initial_matrix="auto",
+                  sample_weight=None, sample_weight_val=None,
                   tol=DEPRECATED, max_iter=DEPRECATED):
     """Hypergradient of the validation logistic loss in the log-scale strengths.
 
-    Solves ``w* = argmin_w sum_i log(1 + exp(-y_i x_i^T w)) + 1/2 sum_j
-    exp(log_alpha_g(j)) w_j^2`` on ``(X, y)`` and differentiates the summed
-    logistic loss of ``w*`` on ``(X_val, y_val)`` by implicit differentiation.
+    Solves ``w* = argmin_w sum_i s_i l(y_i, z_i(w)) + 1/2 sum_j
+    exp(log_alpha_g(j)) ||W_j||^2`` on ``(X, y)``, ``l`` the logistic loss
+    for two classes and the multinomial one for more, and differentiates the
+    summed loss of ``w*`` on ``(X_val, y_val)`` by implicit differentiation.
 
     Parameters
     ----------
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Training data.
     y : array-like of shape (n_samples,)
-        Two-class training labels; the larger label is mapped to +1.
+        Training labels, at least two classes; with two, the larger label
+        is the positive class.
     X_val : {ndarray, sparse matrix} of shape (n_val, n_features)
         Outer (validation) data.
     y_val : array-like of shape (n_val,)
-        Outer labels, from the same two classes.
+        Outer labels, from the classes of ``y``.
     log_alpha : float or array-like
         A scalar; one value per feature; or one per group when ``groups``
         is given.
@@ -195,14 +229,19 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         Relative residual tolerance of the CG-based methods.
     backward_max_iter : int, optional
         CG iteration cap (shine-refine's budget, default 5).
-    w0 : ndarray, optional
-        Inner starting point.
+    w0 : ndarray of shape (n_coef,), optional
+        Inner starting point, flat (see :mod:`hoag_shine.datafit` for the
+        layout with several classes).
     initial_matrix : {"auto", "gamma", "hessian-diagonal"} or callable, default="auto"
         Initial matrix of the L-BFGS two-loop recursion (inner steps and
         the SHINE estimate): ``gamma I``, or the inverse Hessian diagonal
         ``(diag(X^T D X) + alpha)^{-1}`` at the current iterate; "auto"
         takes the diagonal for several strengths (per-feature, grouped) and
         ``gamma I`` for one; see :func:`get_initial_matrix`.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each training sample's loss.
+    sample_weight_val : array-like of shape (n_val,), optional
+        Non-negative weight of each validation sample's loss.
     tol, max_iter : optional
         Former names of ``inner_tol`` and ``inner_max_iter``; deprecated.
 
@@ -210,7 +249,8 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     -------
     HypergradientResult
         Inner solution, outer loss, hypergradient (``grad``, one entry per
-        strength) and work counters.
+        strength) and work counters; its ``coef`` is a vector for two
+        classes and has one row per class for more.
 
     Examples
     --------
@@ -223,15 +263,21 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     """
     inner_tol = renamed(inner_tol, 1e-10, tol, "tol", "inner_tol")
     inner_max_iter = renamed(inner_max_iter, 10000, max_iter, "max_iter", "inner_max_iter")
-    X, y, X_val, y_val = check_training_pair(X, y, X_val, y_val)
+    X, y, X_val, y_val, classes = check_training_pair(X, y, X_val, y_val)
+    sample_weight = check_sample_weight(sample_weight, X.shape[0])
+    sample_weight_val = check_sample_weight(sample_weight_val, X_val.shape[0],
+                                            "sample_weight_val")
     log_alpha, groups = check_hyper(log_alpha, groups, X.shape[1])
     fit_intercept = check_bool("fit_intercept", fit_intercept)
+    n_classes = classes.shape[0]
+    n_outputs = 1 if n_classes == 2 else n_classes
     w0 = check_hypergradient_params(
         inner_tol=inner_tol, inner_max_iter=inner_max_iter, memory_size=memory_size,
         opa_freq=opa_freq, backward_tol=backward_tol, backward_max_iter=backward_max_iter,
-        w0=w0, n_coef=X.shape[1] + int(fit_intercept))
-    problem = InnerProblem.from_data(X, y, groups, fit_intercept)
-    outer = LogisticLoss(X_val, y_val, fit_intercept)
+        w0=w0, n_coef=(X.shape[1] + int(fit_intercept)) * n_outputs)
+    problem = InnerProblem.from_data(X, y, groups, fit_intercept, n_classes=n_classes,
+                                     sample_weight=sample_weight)
+    outer = make_datafit(X_val, y_val, n_classes, fit_intercept, sample_weight_val)
     method = get_method(method, tol=backward_tol, max_iter=backward_max_iter,
                         freq=opa_freq)
     initial_matrix = get_initial_matrix(initial_matrix)

@@ -1,20 +1,51 @@
-"""The inner problem: summed logistic loss plus the l2 penalty."""
+"""The inner problem: a linear model's datafit plus the l2 penalty.
+
+:class:`InnerProblem` is the only object the generic layers (the
+hypergradient methods, the held-out criterion, the outer loop and the
+estimator) ask about the model. Its protocol:
+
+* ``n_coef``, ``n_hyper``: sizes of the flat coefficient vector and of the
+  log-scale strengths;
+* ``value``, ``value_and_gradient``, ``fun_and_grad``: the objective ``h`` and
+  its gradient in ``w``;
+* ``hessian_operator``, ``hessian_diagonal``: the Hessian of ``h`` in ``w`` as
+  a LinearOperator, and its diagonal;
+* ``cross_vjp``: ``(d/dlog_alpha grad_w h)^T q``, the product that turns
+  ``q ~ H^{-1} grad g`` into the hypergradient;
+* ``strength_shift``: how a change of strengths shifts the Hessian (a
+  diagonal), so that an L-BFGS memory can be carried to the new strengths;
+* ``split_coef``: the coefficients and intercept(s) of ``w`` in
+  scikit-learn's layout.
+"""
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .datafit import LogisticLoss
+from .datafit import make_datafit
 from .penalty import L2Penalty
 
 
 class InnerProblem:
-    """``h(w, log_alpha) = logistic(X, y; w) + penalty(w, log_alpha)``.
+    """``h(w, log_alpha) = datafit(w) + penalty(w, log_alpha)``.
+
+    A multinomial datafit with intercepts is constant along a common shift
+    of the ``K`` intercepts (the direction ``u`` of
+    :meth:`LinearLoss.intercept_shift`), so its minimisers form a line. The
+    objective then also holds the term ``c/2 (u^T w)^2`` with ``c`` the
+    total sample weight over ``K`` (the curvature of the intercept block
+    at ``w = 0``): it selects the minimiser whose intercepts sum to zero
+    (the one scikit-learn's solvers reach from zero), does not depend on
+    the strengths and vanishes at the solution, and makes the Hessian
+    positive definite. Outer losses are constant along ``u`` too, so no
+    hypergradient changes.
 
     Parameters
     ----------
-    datafit : LogisticLoss
-        Training loss.
+    datafit : LinearLoss
+        Training loss (:class:`~hoag_shine.datafit.LogisticLoss` or
+        :class:`~hoag_shine.datafit.MultinomialLoss`).
     penalty : L2Penalty
-        Regularisation; its ``fit_intercept`` must match the datafit's.
+        Regularisation; its ``fit_intercept`` and ``n_outputs`` must match
+        the datafit's.
 
     Examples
     --------
@@ -31,11 +62,17 @@ class InnerProblem:
     def __init__(self, datafit, penalty):
         if datafit.fit_intercept != penalty.fit_intercept:
             raise ValueError("datafit and penalty disagree on fit_intercept")
+        if datafit.n_outputs != penalty.n_outputs:
+            raise ValueError(f"datafit and penalty disagree on the number of outputs "
+                             f"({datafit.n_outputs} and {penalty.n_outputs})")
         self.datafit = datafit
         self.penalty = penalty
+        self._shift = datafit.intercept_shift()
+        self._shift_curvature = datafit.total_weight / datafit.n_outputs
 
     @classmethod
-    def from_data(cls, X, y, groups=None, fit_intercept=False):
+    def from_data(cls, X, y, groups=None, fit_intercept=False, *, n_classes=None,
+                  sample_weight=None):
         """Build the problem from data and (optional) feature groups.
 
         Parameters
@@ -43,27 +80,36 @@ class InnerProblem:
         X : {ndarray, sparse matrix} of shape (n_samples, n_features)
             Training design matrix.
         y : ndarray of shape (n_samples,)
-            Labels in {-1, +1}.
+            Labels in {-1, +1} (binary) when ``n_classes`` is None, class
+            indices in ``0 .. n_classes - 1`` otherwise.
         groups : None, "per-feature" or ndarray of int, default=None
             None for one shared strength, "per-feature" for one per feature,
-            or an array of group indices in ``0 .. n_groups - 1``.
+            or an array of group indices in ``0 .. n_groups - 1``. With
+            several classes, the classes' coefficients of a feature share
+            its strength.
         fit_intercept : bool, default=False
-            Whether to fit an unpenalised intercept.
+            Whether to fit unpenalised intercepts.
+        n_classes : int, optional
+            Number of classes: two give binary logistic regression, more
+            the multinomial one (see :func:`~hoag_shine.datafit.make_datafit`).
+        sample_weight : ndarray of shape (n_samples,), optional
+            Non-negative weight of each sample's loss.
 
         Returns
         -------
         InnerProblem
             Logistic loss on ``(X, y)`` plus the l2 penalty of the grouping.
         """
-        n_features = X.shape[1]
+        datafit = make_datafit(X, y, n_classes, fit_intercept, sample_weight)
+        n_features, K = X.shape[1], datafit.n_outputs
         if groups is None:
-            penalty = L2Penalty.scalar(n_features, fit_intercept)
+            penalty = L2Penalty.scalar(n_features, fit_intercept, K)
         elif isinstance(groups, str) and groups == "per-feature":
-            penalty = L2Penalty.per_feature(n_features, fit_intercept)
+            penalty = L2Penalty.per_feature(n_features, fit_intercept, K)
         else:
             groups = np.asarray(groups, dtype=np.intp)
-            penalty = L2Penalty(groups, groups.max() + 1, fit_intercept)
-        return cls(LogisticLoss(X, y, fit_intercept), penalty)
+            penalty = L2Penalty(groups, groups.max() + 1, fit_intercept, K)
+        return cls(datafit, penalty)
 
     @property
     def n_coef(self):
@@ -88,9 +134,12 @@ class InnerProblem:
         Returns
         -------
         float
-            Logistic loss plus penalty at ``w``.
+            Datafit plus penalty at ``w``.
         """
-        return self.datafit.value(w) + self.penalty.value(w, log_alpha)
+        value = self.datafit.value(w) + self.penalty.value(w, log_alpha)
+        if self._shift is not None:
+            value += 0.5 * self._shift_curvature * np.dot(self._shift, w) ** 2
+        return value
 
     def value_and_gradient(self, w, log_alpha):
         """Objective value and gradient with respect to ``w``.
@@ -128,20 +177,26 @@ class InnerProblem:
             respect to ``w``, as :func:`minimize_lbfgs` expects.
         """
         strengths = self.penalty.strengths(np.array(log_alpha, dtype=float))
+        u, c = self._shift, self._shift_curvature
 
         def fun(w):
             f, g = self.datafit.value_and_gradient(w)
             aw = strengths * w
-            return f + 0.5 * np.dot(aw, w), g + aw
+            f, g = f + 0.5 * np.dot(aw, w), g + aw
+            if u is not None:
+                t = np.dot(u, w)
+                f, g = f + 0.5 * c * t * t, g + (c * t) * u
+            return f, g
 
         return fun
 
     def hessian_operator(self, w, log_alpha):
         """Hessian of ``h`` in ``w`` as a symmetric LinearOperator.
 
-        The sample weights ``sigma(z)(1 - sigma(z))`` are computed at the
-        first product (methods that never multiply by ``H`` never pay for
-        them); each product then costs two passes over ``X``.
+        The per-sample curvature (``sigma(z)(1 - sigma(z))``, or the class
+        probabilities) is computed at the first product (methods that never
+        multiply by ``H`` never pay for it); each product then costs two
+        passes over ``X``.
 
         Parameters
         ----------
@@ -159,21 +214,25 @@ class InnerProblem:
         """
         strengths = self.penalty.strengths(log_alpha)
         w = np.array(w, dtype=float)  # the operator must not follow later changes of w
+        u, c = self._shift, self._shift_curvature
         cache = {}
 
         def matmat(V):
-            if "weights" not in cache:
-                cache["weights"] = self.datafit.hessian_weights(w)
+            if "curvature" not in cache:
+                cache["curvature"] = self.datafit.curvature(w)
             V = np.asarray(V, dtype=float)
             diag = strengths if V.ndim == 1 else strengths[:, None]
-            return self.datafit.hessian_matvec(cache["weights"], V) + diag * V
+            out = self.datafit.hessian_matvec(cache["curvature"], V) + diag * V
+            if u is not None:
+                out += c * np.multiply.outer(u, u @ V)
+            return out
 
         n = self.n_coef
         return LinearOperator((n, n), matvec=matmat, rmatvec=matmat,
                               matmat=matmat, dtype=float)
 
     def hessian_diagonal(self, w, log_alpha):
-        """Diagonal of the Hessian of ``h`` in ``w``: ``diag(X^T D X) + alpha``.
+        """Diagonal of the Hessian of ``h`` in ``w``: ``diag(X^T D X) + alpha`` for binary.
 
         Parameters
         ----------
@@ -187,8 +246,11 @@ class InnerProblem:
         ndarray of shape (n_coef,)
             Hessian diagonal (the intercept's entry has no strength).
         """
-        weights = self.datafit.hessian_weights(w)
-        return self.datafit.hessian_diagonal(weights) + self.penalty.strengths(log_alpha)
+        diag = (self.datafit.hessian_diagonal(self.datafit.curvature(w))
+                + self.penalty.strengths(log_alpha))
+        if self._shift is not None:
+            diag += self._shift_curvature * self._shift ** 2
+        return diag
 
     def cross_vjp(self, w, log_alpha, q):
         """``(d/dlog_alpha grad_w h)^T q``: one entry per strength.
@@ -211,3 +273,41 @@ class InnerProblem:
             Cross-derivative product; the hypergradient is its opposite.
         """
         return self.penalty.cross_vjp(w, log_alpha, q)
+
+    def strength_shift(self, log_alpha, previous):
+        """Change of the Hessian when the strengths go from ``previous`` to ``log_alpha``.
+
+        The Hessian of ``h`` depends on the strengths only through the
+        penalty's diagonal, so the change is that diagonal's, for every
+        ``w``; :meth:`LBFGSMemory.shifted` carries a memory across it.
+
+        Parameters
+        ----------
+        log_alpha : ndarray of shape (n_hyper,)
+            New log-scale strengths.
+        previous : ndarray of shape (n_hyper,)
+            Strengths the memory was built at.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,)
+            ``strengths(log_alpha) - strengths(previous)`` per coefficient.
+        """
+        return self.penalty.strengths(log_alpha) - self.penalty.strengths(previous)
+
+    def split_coef(self, w):
+        """Coefficients and intercept(s) of ``w`` in scikit-learn's layout.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_coef,)
+            Flat coefficient vector.
+
+        Returns
+        -------
+        coef : ndarray of shape (n_features,) or (n_classes, n_features)
+            Coefficients (binary: one vector).
+        intercept : float or ndarray of shape (n_classes,)
+            Intercept(s), 0 when not fitted.
+        """
+        return self.datafit.split_coef(w)

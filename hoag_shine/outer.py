@@ -155,6 +155,7 @@ class _Point:
     method: str
     eps: float
     verified: bool = False
+    light: bool = False
 
     @property
     def finite(self):
@@ -258,11 +259,16 @@ class _Run:
             payload = {k: np.array(v) if isinstance(v, np.ndarray) else v
                        for k, v in rec.items()}
             stop = _callback_says_stop(self.callback(dict(
-                payload, coef=np.array(r0.coef), intercept=r0.intercept,
+                payload, coef=np.array(r0.coef), intercept=_copy(r0.intercept),
                 best_log_alpha=np.array(best.lam), best_outer_loss=best.estimate.loss,
-                best_coef=np.array(b0.coef), best_intercept=b0.intercept)))
+                best_coef=np.array(b0.coef), best_intercept=_copy(b0.intercept))))
         self.clock.resume()
         return stop
+
+    def moved(self, old, new):
+        """``new`` replaces the point ``old`` (same evaluation, same record)."""
+        if id(old) in self._index:
+            self._index[id(new)] = self._index.pop(id(old))
 
     def mark_answer(self, point):
         """Flag the record of the returned point (``answer``), and no other."""
@@ -476,6 +482,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
             last_gain = current.estimate.value - candidate.estimate.value
             current, refreshed, rejects = candidate, False, 0
             trusted.append(current)
+            _release_memories(run, trusted)
         if stop:
             reason = "callback"
             break
@@ -514,6 +521,30 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     run.mark_answer(best)
     return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
                       run.k, run.history, reason, STOP_MESSAGES[reason])
+
+
+def _release_memories(run, trusted):
+    """Let trusted points other than the current and the best drop their memories.
+
+    Their L-BFGS memories (``2 m n_coef`` floats per split) would only serve
+    to warm-start a re-evaluation (the final verification of the start);
+    they keep ``w`` and ``q`` as warm starts. The criterion does it when it
+    has a ``lighten(states, results)`` method.
+    """
+    lighten = getattr(run.criterion, "lighten", None)
+    if lighten is None:
+        return
+    keep = {id(trusted[-1]), id(run.best(trusted))}
+    for i, point in enumerate(trusted):
+        if id(point) not in keep and not point.light:
+            states, results = lighten(point.states, point.results)
+            trusted[i] = replace(point, states=states, results=results, light=True)
+            run.moved(point, trusted[i])
+
+
+def _copy(value):
+    """A copy of an array (the intercepts of several classes); numbers as they are."""
+    return np.array(value) if isinstance(value, np.ndarray) else value
 
 
 def _callback_says_stop(answer):

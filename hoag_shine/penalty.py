@@ -15,12 +15,15 @@ def _exp(log_alpha):
 
 
 class L2Penalty:
-    """``1/2 sum_j exp(log_alpha[g(j)]) w_j^2`` over the penalised coefficients.
+    """``1/2 sum_j exp(log_alpha[g(j)]) ||W_j||^2`` over the penalised coefficients.
 
     Each feature ``j`` belongs to a group ``g(j)`` in ``0 .. n_groups - 1``,
     and each group has one log-scale strength. One group for all features is
-    the scalar penalty; one group per feature is the per-feature penalty. An
-    intercept, when present, is stored last in ``w`` and left unpenalised.
+    the scalar penalty; one group per feature is the per-feature penalty.
+    With ``K`` outputs (multinomial), the ``K`` coefficients ``W_j`` of
+    feature ``j`` share its strength (the layout of
+    :mod:`hoag_shine.datafit`: they are contiguous in ``w``). Intercepts,
+    when present, are stored last in ``w`` and left unpenalised.
 
     Parameters
     ----------
@@ -29,7 +32,10 @@ class L2Penalty:
     n_groups : int
         Number of strengths.
     fit_intercept : bool, default=False
-        Whether ``w`` carries an unpenalised intercept as its last entry.
+        Whether ``w`` carries unpenalised intercepts as its last entries.
+    n_outputs : int, default=1
+        Number of outputs ``K`` (classes of a multinomial model, 1 for
+        binary).
 
     Examples
     --------
@@ -40,13 +46,14 @@ class L2Penalty:
     3.0
     """
 
-    def __init__(self, groups, n_groups, fit_intercept=False):
+    def __init__(self, groups, n_groups, fit_intercept=False, n_outputs=1):
         self.groups = np.asarray(groups, dtype=np.intp)
         self.n_groups = int(n_groups)
         self.fit_intercept = fit_intercept
+        self.n_outputs = int(n_outputs)
 
     @classmethod
-    def scalar(cls, n_features, fit_intercept=False):
+    def scalar(cls, n_features, fit_intercept=False, n_outputs=1):
         """One strength shared by all features.
 
         Parameters
@@ -54,17 +61,19 @@ class L2Penalty:
         n_features : int
             Number of features.
         fit_intercept : bool, default=False
-            Whether ``w`` carries an unpenalised intercept as its last entry.
+            Whether ``w`` carries unpenalised intercepts as its last entries.
+        n_outputs : int, default=1
+            Number of outputs ``K``.
 
         Returns
         -------
         L2Penalty
             Penalty with a single group.
         """
-        return cls(np.zeros(n_features, dtype=np.intp), 1, fit_intercept)
+        return cls(np.zeros(n_features, dtype=np.intp), 1, fit_intercept, n_outputs)
 
     @classmethod
-    def per_feature(cls, n_features, fit_intercept=False):
+    def per_feature(cls, n_features, fit_intercept=False, n_outputs=1):
         """One strength per feature.
 
         Parameters
@@ -72,14 +81,16 @@ class L2Penalty:
         n_features : int
             Number of features.
         fit_intercept : bool, default=False
-            Whether ``w`` carries an unpenalised intercept as its last entry.
+            Whether ``w`` carries unpenalised intercepts as its last entries.
+        n_outputs : int, default=1
+            Number of outputs ``K``.
 
         Returns
         -------
         L2Penalty
             Penalty with ``n_features`` groups, feature ``j`` in group ``j``.
         """
-        return cls(np.arange(n_features), n_features, fit_intercept)
+        return cls(np.arange(n_features), n_features, fit_intercept, n_outputs)
 
     def strengths(self, log_alpha):
         """Per-coefficient strengths ``exp(log_alpha[g(j)])``, 0 for the intercept.
@@ -92,13 +103,15 @@ class L2Penalty:
         Returns
         -------
         ndarray of shape (n_coef,)
-            Strength of each coefficient; ``n_coef`` is ``n_features``, plus
-            one for the intercept (strength 0, stored last) when
-            ``fit_intercept`` is True.
+            Strength of each coefficient; ``n_coef`` is ``(n_features +
+            fit_intercept) K``, the intercepts (strength 0) stored last.
         """
         alpha = _exp(log_alpha)[self.groups]
+        K = self.n_outputs
+        if K > 1:
+            alpha = np.repeat(alpha, K)
         if self.fit_intercept:
-            return np.append(alpha, 0.0)
+            return np.concatenate([alpha, np.zeros(K)])
         return alpha
 
     def value(self, w, log_alpha):
@@ -140,8 +153,8 @@ class L2Penalty:
         """Return ``(d/dlog_alpha grad_w penalty)^T q``, one entry per group.
 
         The cross derivative of group ``g`` is ``exp(log_alpha_g) w`` restricted
-        to the features of the group, so the product with ``q`` sums
-        ``w_j q_j`` inside each group.
+        to the coefficients of the group's features, so the product with
+        ``q`` sums ``w_j q_j`` over them.
 
         Parameters
         ----------
@@ -157,7 +170,9 @@ class L2Penalty:
         ndarray of shape (n_groups,)
             ``exp(log_alpha_g) sum_{j in g} w_j q_j`` for each group ``g``.
         """
-        n_features = self.groups.shape[0]
-        wq = w[:n_features] * q[:n_features]
+        n_penalised = self.groups.shape[0] * self.n_outputs
+        wq = w[:n_penalised] * q[:n_penalised]
+        if self.n_outputs > 1:
+            wq = wq.reshape(-1, self.n_outputs).sum(axis=1)
         return _exp(log_alpha) * np.bincount(
             self.groups, weights=wq, minlength=self.n_groups)

@@ -329,11 +329,11 @@ def load_adult(data_home=None):
     return load_libsvm_pair("adult", data_home, "UCI adult (a9a)")
 
 
-def load_20news(data_home=None):
+def load_20news(data_home=None, labels="binary"):
     """20 newsgroups vectorised by scikit-learn, read from its cache (never downloaded).
 
     18,846 x 130,107, train and test stacked; labels -1 for the first ten
-    groups (target < 10), +1 for the others.
+    groups (target < 10), +1 for the others, or the 20 groups.
 
     Parameters
     ----------
@@ -341,14 +341,19 @@ def load_20news(data_home=None):
         See :func:`resolve_data_home`; scikit-learn's cache is read from
         ``<data home>/scikit_learn_data`` when that directory exists, else
         from the data home itself.
+    labels : {"binary", "groups"}, default="binary"
+        The binary labels of the SHINE paper, or the newsgroup of each
+        document (0 to 19).
 
     Returns
     -------
     X : scipy.sparse.csr_matrix of float64 of shape (18846, 130107)
         Features.
-    y : ndarray of float64 of shape (18846,)
-        Labels in {-1, +1}.
+    y : ndarray of shape (18846,)
+        Labels in {-1, +1} (float), or group indices (int).
     """
+    if labels not in ("binary", "groups"):
+        raise ValueError(f"labels must be 'binary' or 'groups', got {labels!r}")
     from sklearn.datasets import fetch_20newsgroups_vectorized
 
     home = resolve_data_home(data_home)
@@ -367,6 +372,8 @@ def load_20news(data_home=None):
                                               download_if_missing=False)
     except OSError as exc:
         raise DatasetNotFound(message) from exc
+    if labels == "groups":
+        return as_csr(bunch.data, "20news"), np.asarray(bunch.target, dtype=np.intp)
     return as_csr(bunch.data, "20news"), np.where(bunch.target < 10, -1.0, 1.0)
 
 
