@@ -3,16 +3,17 @@
 For each seed the samples are split as in the SHINE paper's protocol: 90%
 train the model, the rest is halved into the outer part (which chooses the
 strength) and a held-out part (which only reports). Every method searches
-one strength ``log(alpha)`` in [-12, 12], without intercept:
+one strength, without intercept:
 
 * the HOAG methods (``cg``, ``shine``, ``shine-opa``, ``shine-refine``):
   :class:`~hoag_shine.HyperOptimizer` on that one split, no refit, started
-  at ``log(alpha) = 0``;
+  at ``log(alpha) = 0``, bounds [-12, 12];
 * ``lrcv``: :class:`sklearn.linear_model.LogisticRegressionCV` with
-  ``Cs=10`` on the same split (multinomial, lbfgs, ``refit=False``);
+  ``Cs=10`` (its default grid, C in [1e-4, 1e4], so log(alpha) in [-9.2,
+  9.2]) on the same split (multinomial, lbfgs, ``refit=False``);
 * ``grid-10``: scikit-learn's LogisticRegression (lbfgs, warm-started, tol
-  1e-4 as LogisticRegressionCV) on 10 strengths from the largest to the
-  smallest.
+  1e-4 as LogisticRegressionCV) on 10 values of log(alpha) from 12 down to
+  -12.
 
 With ``--budget``, a HOAG run and the grid stop after the step that passes
 it (LogisticRegressionCV runs to its end).
@@ -31,6 +32,7 @@ Run from the repository root::
     python -m benchmarks.bench_multiclass --dataset digits --seeds 2    # seconds
 """
 import argparse
+import json
 import time
 import warnings
 
@@ -157,6 +159,9 @@ def main(argv=None):
                              "the step in progress)")
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument("--json", default=None, metavar="PATH")
+    parser.add_argument("--include", default=None, metavar="PATH",
+                        help="JSON of an earlier run on the same data and seeds whose "
+                             "records of the methods not run now join the summary")
     parser.add_argument("--plot", default=None, metavar="PATH",
                         help="save the held-out-gap-against-time figure here")
     args = parser.parse_args(argv)
@@ -181,14 +186,25 @@ def main(argv=None):
                 print(f"  seed {seed} {method:>12}: {steps[-1][0]:8.1f} s, log(alpha) "
                       f"{lam:7.3f}, held-out loss {steps[-1][1]:.6g}, peak "
                       f"{memory.peak / 2 ** 20:7.0f} MB", flush=True)
-    rows = summarise(records, args.methods, args.seeds)
+    methods = list(args.methods)
+    if args.include:
+        with open(args.include) as file:
+            earlier = json.load(file)
+        if earlier["dataset"] != args.dataset:
+            parser.exit(2, f"{parser.prog}: error: --include holds {earlier['dataset']}\n")
+        for r in earlier["records"]:
+            if r["method"] not in args.methods and r["seed"] < args.seeds:
+                records.append(r)
+                if r["method"] not in methods:
+                    methods.append(r["method"])
+    rows = summarise(records, methods, args.seeds)
     print(format_table(["method", "time to 1% (s)", "worst seed (s)", "/ lrcv",
                         "total (s)", "final gap %", "worst gap %", "peak MB"], rows))
     if args.json:
         write_json(args.json, dict(machine=describe_machine(), dataset=args.dataset,
                                    records=records))
     if args.plot:
-        plot(records, args.methods, args.plot, args.dataset)
+        plot(records, methods, args.plot, args.dataset)
 
 
 def _best_per_seed(records):
@@ -235,7 +251,9 @@ def plot(records, methods, path, dataset):
             gaps = np.array([loss / best[r["seed"]] - 1 for _, loss in r["steps"]])
             k = np.searchsorted(times, grid, side="right") - 1
             curves.append(np.where(k >= 0, gaps[np.maximum(k, 0)], np.nan))
-        curve = np.nanmedian(np.array(curves), axis=0)
+        with warnings.catch_warnings():  # before a method's first step: no value
+            warnings.simplefilter("ignore", RuntimeWarning)
+            curve = np.nanmedian(np.array(curves), axis=0)
         ax.plot(grid, np.maximum(curve, 1e-6), label=method, color=f"C{i}",
                 drawstyle="steps-post")
     ax.axhline(WITHIN, color="grey", linestyle=":", linewidth=1)

@@ -321,10 +321,33 @@ def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
         raise ValueError(f"{name} must be finite, got {int((~np.isfinite(sw)).sum())} "
                          "NaN or infinite value(s)")
     if sw.min() < 0:
-        raise ValueError(f"{name} must be non-negative, got {sw.min()!r}")
+        raise ValueError(f"{name} must be non-negative, got {float(sw.min())!r}")
     if not sw.max() > 0:
         raise ValueError(f"{name} is zero for every sample")
     return sw
+
+
+def check_weighted_classes(codes, sample_weight, classes, name="sample_weight"):
+    """Refuse a class all of whose samples have weight 0 (nothing would learn it).
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n_samples,)
+        Class index of each sample.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Validated weights.
+    classes : ndarray
+        The classes (for the message).
+    name : str, default="sample_weight"
+        Parameter name, for the message.
+    """
+    if sample_weight is None:
+        return
+    weighed = np.unique(codes[sample_weight > 0])
+    if weighed.shape[0] < classes.shape[0]:
+        missing = np.setdiff1d(np.arange(classes.shape[0]), weighed)
+        raise ValueError(f"every sample of class(es) {classes[missing][:5].tolist()} has "
+                         f"{name} 0: they cannot be learnt; drop them from the labels")
 
 
 def check_training_pair(X, y, X_val, y_val):

@@ -256,14 +256,22 @@ class LinearLoss:
         If True ``W`` has one more row, the intercepts, stored last.
     sample_weight : ndarray of shape (n_samples,), optional
         Non-negative weight ``s_i`` of each sample's term (1 when None).
+        :class:`LogisticLoss` and :class:`MultinomialLoss` drop the samples
+        of weight 0 (so that one whose loss overflows cannot turn the sum
+        into ``0 * inf``).
     """
 
     def __init__(self, X, pointwise, fit_intercept=False, sample_weight=None):
         self.X = check_design(X)
         self.pointwise = pointwise
         self.fit_intercept = fit_intercept
-        self.sample_weight = (None if sample_weight is None
-                              else np.asarray(sample_weight, dtype=float))
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)
+            if sample_weight.shape != (self.X.shape[0],) or not (
+                    np.all(np.isfinite(sample_weight)) and np.all(sample_weight >= 0)):
+                raise ValueError(f"sample_weight must hold {self.X.shape[0]} finite "
+                                 "non-negative numbers")
+        self.sample_weight = sample_weight
 
     @property
     def n_outputs(self):
@@ -520,6 +528,17 @@ class LinearLoss:
         return diag.ravel()
 
 
+def _drop_zero_weights(X, y, sample_weight):
+    """``X``, ``y`` and the weights without the samples of weight 0."""
+    if sample_weight is None:
+        return X, y, None
+    sample_weight = np.asarray(sample_weight, dtype=float)
+    keep = sample_weight != 0  # NaN kept: LinearLoss refuses it
+    if keep.all() or sample_weight.shape != (np.shape(y)[0],):
+        return X, y, sample_weight
+    return X[np.flatnonzero(keep)], np.asarray(y)[keep], sample_weight[keep]
+
+
 class LogisticLoss(LinearLoss):
     """Summed binary logistic loss ``sum_i s_i log(1 + exp(-y_i z_i))``.
 
@@ -545,6 +564,7 @@ class LogisticLoss(LinearLoss):
     """
 
     def __init__(self, X, y, fit_intercept=False, sample_weight=None):
+        X, y, sample_weight = _drop_zero_weights(X, y, sample_weight)
         super().__init__(X, BinaryLogistic(y), fit_intercept, sample_weight)
 
     @property
@@ -612,10 +632,18 @@ class MultinomialLoss(LinearLoss):
     """
 
     def __init__(self, X, y, n_classes=None, fit_intercept=False, sample_weight=None):
-        y = np.asarray(y, dtype=np.intp)
+        labels = np.asarray(y)
+        y = labels.astype(np.intp)
+        if labels.ndim != 1 or labels.shape[0] != X.shape[0] or not np.array_equal(y, labels):
+            raise ValueError(f"y must be a vector of {X.shape[0]} integer class indices, "
+                             f"got shape {labels.shape}, dtype {labels.dtype}")
         n_classes = int(y.max()) + 1 if n_classes is None else int(n_classes)
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        if y.min() < 0 or y.max() >= n_classes:
+            raise ValueError(f"class indices must lie in [0, {n_classes - 1}], got "
+                             f"[{y.min()}, {y.max()}]")
+        X, y, sample_weight = _drop_zero_weights(X, y, sample_weight)
         super().__init__(X, MultinomialLogistic(y, n_classes), fit_intercept,
                          sample_weight)
 

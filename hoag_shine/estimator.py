@@ -13,7 +13,7 @@ from scipy.special import expit, log_softmax, softmax
 
 from ._validation import (SPARSE_FORMATS, check_bool, check_callable, check_group_labels,
                           check_int, check_real, check_real_array, check_sample_weight,
-                          is_bool)
+                          check_weighted_classes, is_bool)
 from .criterion import HeldOutCriterion
 from .datafit import make_datafit
 from .escalation import BackwardEscalation
@@ -359,12 +359,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         if classes.shape[0] < 2:
             raise ValueError(f"y holds one class ({classes[0]!r}); "
                              "HyperOptimizer needs samples of at least two classes")
-        if sample_weight is not None:
-            weighed = np.unique(codes[sample_weight > 0])
-            if weighed.shape[0] < classes.shape[0]:
-                missing = np.setdiff1d(np.arange(classes.shape[0]), weighed)
-                raise ValueError(f"every sample of class(es) {classes[missing][:5].tolist()} "
-                                 "has weight 0: they cannot be learnt; drop them from y")
+        check_weighted_classes(codes, sample_weight, classes)
         self.classes_ = classes
         codes = codes.astype(np.intp)
         n_classes = classes.shape[0]
@@ -464,7 +459,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             z = np.asarray(X @ self.coef_.T) + self.intercept_
             if z.shape[1] == 1:
                 z = z[:, 0]
-        if np.isnan(z).any():  # +inf and -inf terms: no sign to predict from
+        # two classes: an infinite score still has a sign; several: no softmax
+        if np.isnan(z).any() or (z.ndim == 2 and not np.all(np.isfinite(z))):  # +inf and -inf terms: no sign to predict from
             raise ValueError("X @ coef_ overflows for some samples (X holds values up to "
                              f"{abs(X).max():.3g}); rescale X as the training data was")
         return z

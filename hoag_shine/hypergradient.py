@@ -16,7 +16,8 @@ from .lbfgs import minimize_lbfgs
 from .methods import get_method
 from ._deprecation import DEPRECATED, renamed
 from ._validation import (check_bool, check_hyper, check_hypergradient_params,
-                          check_sample_weight, check_training_pair)
+                          check_sample_weight, check_training_pair,
+                          check_weighted_classes)
 
 #: bytes an L-BFGS memory of the default size may take: the default memory
 #: size is lowered to ``max(MIN_DEFAULT_MEMORY, DEFAULT_MEMORY_BYTES // (16
@@ -267,6 +268,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     sample_weight = check_sample_weight(sample_weight, X.shape[0])
     sample_weight_val = check_sample_weight(sample_weight_val, X_val.shape[0],
                                             "sample_weight_val")
+    check_weighted_classes(y, sample_weight, classes)
     log_alpha, groups = check_hyper(log_alpha, groups, X.shape[1])
     fit_intercept = check_bool("fit_intercept", fit_intercept)
     n_classes = classes.shape[0]

@@ -324,3 +324,37 @@ def test_estimator_refuses_bad_weights_and_missing_classes():
         HyperOptimizer(cv=[(train, test)]).fit(X, y)
     with pytest.raises(ValueError, match="held-out part of split 0 holds a single class"):
         HyperOptimizer(cv=[(np.arange(50), np.flatnonzero(y[50:] == y[50]) + 50)]).fit(X, y)
+
+
+def test_zero_weights_drop_their_samples():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1e150, 0.0]])
+    loss = LogisticLoss(X, np.array([1.0, -1.0, -1.0]), sample_weight=[1.0, 1.0, 0.0])
+    value, grad = loss.value_and_gradient(np.array([1e160, 0.0]))  # sample 3 overflows
+    assert value == pytest.approx(np.log(2.0)) and np.all(np.isfinite(grad))
+    multi = MultinomialLoss(X, np.array([0, 1, 0]), 3, sample_weight=[1.0, 0.0, 1.0])
+    assert multi.X.shape[0] == 2 and multi.total_weight == 2.0
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([-1, 1, 1], r"class indices must lie in \[0, 1\]"),
+    ([0, 1, 2.7], "integer class indices"),
+    ([0, 1], "vector of 3 integer class indices"),
+])
+def test_multinomial_loss_refuses_bad_labels(labels, message):
+    with pytest.raises(ValueError, match=message):
+        MultinomialLoss(np.eye(3), np.array(labels))
+
+
+def test_hypergradient_refuses_a_class_of_zero_weight():
+    X, y, X_val, y_val, _, _ = _data(seed=9, K=3)
+    with pytest.raises(ValueError, match=r"class\(es\) \[2\] has sample_weight 0"):
+        hypergradient(X, y, X_val, y_val, 0.0, fit_intercept=True,
+                      sample_weight=np.where(y == 2, 0.0, 1.0))
+
+
+def test_multiclass_prediction_refuses_overflowing_scores():
+    X, y, _, _, _, _ = _data(seed=10, n=60, K=3)
+    clf = HyperOptimizer(max_iter=3).fit(X, y)
+    clf.coef_ = clf.coef_ * 1e300
+    with pytest.raises(ValueError, match="overflows"):
+        clf.predict_proba(X[:2] * 1e10)
