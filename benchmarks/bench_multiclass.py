@@ -256,6 +256,10 @@ def plot(records, methods, path, dataset):
             curve = np.nanmedian(np.array(curves), axis=0)
         ax.plot(grid, np.maximum(curve, 1e-6), label=method, color=f"C{i}",
                 drawstyle="steps-post")
+        # the end point of each seed (a method of one step shows only there)
+        ends = [(r["steps"][-1][0], r["steps"][-1][1] / best[r["seed"]] - 1) for r in mine]
+        ax.plot([t for t, _ in ends], [max(g, 1e-6) for _, g in ends], "o", color=f"C{i}",
+                markersize=4)
     ax.axhline(WITHIN, color="grey", linestyle=":", linewidth=1)
     ax.set_yscale("log")
     ax.set_xlabel("time (s)")

@@ -140,6 +140,13 @@ class _Runner:
         self._close()
 
 
+def _without_memory(state):
+    """The state without its L-BFGS memory (a state object or one already light)."""
+    if getattr(state, "memory", None) is None:
+        return state
+    return dataclasses.replace(state, memory=None)
+
+
 class _RemoteRunner(_Runner):
     """Runner whose workers are other processes, which the parent can stand in for.
 
@@ -154,6 +161,23 @@ class _RemoteRunner(_Runner):
         super().__init__(folds, evaluate_fold, stack)
         self._seconds = {"workers": 0.0, "parent": math.inf}
         self._rounds = 0
+
+    def lighten(self, states):
+        """The states without their L-BFGS memories, where they are kept.
+
+        Parameters
+        ----------
+        states : list of FoldState or state handles
+            States of one evaluation.
+
+        Returns
+        -------
+        list
+            States held by the parent lose their memory; handles are
+            replaced by handles of the memory-free states (see
+            :meth:`lighten_handles`).
+        """
+        return [_without_memory(s) for s in self.lighten_handles(states)]
 
     def _in_parent(self):
         # the first round also pays for loading the splits on the workers:
@@ -211,6 +235,22 @@ class InProcessRunner(_Runner):
     def __init__(self, folds, evaluate_fold, parallel, stack):
         super().__init__(folds, evaluate_fold, stack)
         self.parallel = parallel
+
+    @staticmethod
+    def lighten(states):
+        """The states without their L-BFGS memories.
+
+        Parameters
+        ----------
+        states : list of FoldState
+            States of one evaluation.
+
+        Returns
+        -------
+        list of FoldState
+            New states, ``memory=None``.
+        """
+        return [_without_memory(s) for s in states]
 
     def evaluate(self, log_alpha, eps, states, options):
         """Evaluate every split from its state.
@@ -315,6 +355,11 @@ class FolderRunner(_RemoteRunner):
         """
         return [_read_state(state) for state in states]
 
+    def lighten_handles(self, states):
+        """Each state file replaced by the file of its memory-free state."""
+        return [StateFile(_write_state(_without_memory(_read_state(s)), self.folder))
+                if isinstance(s, StateFile) else s for s in states]
+
     def _stored(self, state):
         """A handle for a state with a memory that the parent holds, else the state."""
         if isinstance(state, StateFile) or state.memory is None:
@@ -408,6 +453,20 @@ class DaskRunner(_RemoteRunner):
             The states.
         """
         return self.client.gather(list(states))
+
+    def lighten_handles(self, states):
+        """Each state future replaced by the future of its memory-free state (on its worker)."""
+        from distributed import Future
+
+        light = []
+        for state in states:
+            if not isinstance(state, Future):
+                light.append(state)
+                continue
+            future = self.client.submit(_without_memory, state, pure=False)
+            self._issued[future.key] = future
+            light.append(future)
+        return light
 
     def remote(self, log_alpha, eps, states, options):
         """Evaluate every split where its data and state are.

@@ -135,7 +135,8 @@ class HeldOutCriterion:
         The outer loop calls it on points it keeps only as candidate answers:
         an evaluation from the lightened states starts from their ``w`` and
         ``q`` with an empty memory. State handles (splits in other
-        processes) are returned as they are.
+        processes) are replaced by handles of the lightened states, so that
+        every backend continues alike.
 
         Parameters
         ----------
@@ -150,8 +151,11 @@ class HeldOutCriterion:
             New lists; the results lack ``inner.memory`` and
             ``inner.inverse_hessian``.
         """
-        states = [replace(s, memory=None) if isinstance(s, FoldState) else s
-                  for s in states]
+        if self._runner is not None:
+            states = self._runner.lighten(states)
+        else:
+            states = [replace(s, memory=None) if isinstance(s, FoldState) else s
+                      for s in states]
         return states, [slim(r) for r in results]
 
     def initial_state(self, log_alpha):
