@@ -287,6 +287,11 @@ def class_targets(y, classes=None):
     return np.searchsorted(classes, y).astype(np.intp), classes
 
 
+#: largest sample weight accepted: squares of gradient entries of weights
+#: beyond about 1e150 overflow in the norms the tolerances are relative to
+MAX_SAMPLE_WEIGHT = 1e100
+
+
 def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
     """Validate sample weights: None, or finite non-negative numbers not all zero.
 
@@ -324,6 +329,11 @@ def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
         raise ValueError(f"{name} must be non-negative, got {float(sw.min())!r}")
     if not sw.max() > 0:
         raise ValueError(f"{name} is zero for every sample")
+    if sw.max() > MAX_SAMPLE_WEIGHT:
+        raise ValueError(f"{name} holds weights up to {float(sw.max()):.3g}, beyond "
+                         f"{MAX_SAMPLE_WEIGHT:.0e}: the gradient norms would overflow; "
+                         "rescale the weights (only their size relative to the penalty "
+                         "matters)")
     return sw
 
 

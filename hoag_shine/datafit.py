@@ -271,6 +271,8 @@ class LinearLoss:
                     np.all(np.isfinite(sample_weight)) and np.all(sample_weight >= 0)):
                 raise ValueError(f"sample_weight must hold {self.X.shape[0]} finite "
                                  "non-negative numbers")
+            if self.X.shape[0] == 0:
+                raise ValueError("sample_weight is zero for every sample")
         self.sample_weight = sample_weight
 
     @property

@@ -399,10 +399,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         self.history_ = result.history
         self.stop_reason_ = result.stop_reason
         self.best_score_ = -result.outer_loss / sum(outer.total_weight for _, outer in folds)
-        problem = InnerProblem.from_data(X, codes, groups, self.fit_intercept,
-                                         n_classes=n_classes, sample_weight=sample_weight)
         w = np.mean([r.w for r in result.results], axis=0)
+        problem = folds[0][0]  # the layout of w is the same for every split
         if self.refit:
+            problem = InnerProblem.from_data(X, codes, groups, self.fit_intercept,
+                                             n_classes=n_classes, sample_weight=sample_weight)
             w = self._refit(problem, w, result.log_alpha)
         coef, intercept = problem.split_coef(w)
         self.coef_ = np.array(coef).reshape(-1, X.shape[1])

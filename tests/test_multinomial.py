@@ -365,3 +365,13 @@ def test_multiclass_prediction_refuses_overflowing_scores():
     clf.coef_ = clf.coef_ * 1e300
     with pytest.raises(ValueError, match="overflows"):
         clf.predict_proba(X[:2] * 1e10)
+
+
+def test_weights_too_large_or_all_zero_are_refused():
+    X, y, X_val, y_val, _, _ = _data(seed=11, K=3)
+    with pytest.raises(ValueError, match="rescale the weights"):
+        HyperOptimizer(max_iter=2).fit(X, y, sample_weight=np.full(y.shape[0], 1e160))
+    with pytest.raises(ValueError, match="rescale the weights"):
+        hypergradient(X, y, X_val, y_val, 0.0, sample_weight=np.full(y.shape[0], 1e300))
+    with pytest.raises(ValueError, match="zero for every sample"):
+        MultinomialLoss(X, y, 4, sample_weight=np.zeros(y.shape[0]))
