@@ -67,12 +67,8 @@ class InnerProblem:
                              f"({datafit.n_outputs} and {penalty.n_outputs})")
         self.datafit = datafit
         self.penalty = penalty
-        # the shift term on the K intercepts, the tail of w:
-        # c/2 (u^T w)^2 = c / (2K) (sum of the intercepts)^2
-        self._shift = None
-        if datafit.intercept_shift() is not None:
-            K = datafit.n_outputs
-            self._shift = (slice(self.n_coef - K, None), datafit.total_weight / K ** 2)
+        self._shift = datafit.intercept_shift()
+        self._shift_curvature = datafit.total_weight / datafit.n_outputs
 
     @classmethod
     def from_data(cls, X, y, groups=None, fit_intercept=False, *, n_classes=None,
@@ -142,8 +138,7 @@ class InnerProblem:
         """
         value = self.datafit.value(w) + self.penalty.value(w, log_alpha)
         if self._shift is not None:
-            tail, ck = self._shift
-            value += 0.5 * ck * w[tail].sum() ** 2
+            value += 0.5 * self._shift_curvature * np.dot(self._shift, w) ** 2
         return value
 
     def value_and_gradient(self, w, log_alpha):
@@ -182,17 +177,15 @@ class InnerProblem:
             respect to ``w``, as :func:`minimize_lbfgs` expects.
         """
         strengths = self.penalty.strengths(np.array(log_alpha, dtype=float))
-        shift = self._shift
+        u, c = self._shift, self._shift_curvature
 
         def fun(w):
             f, g = self.datafit.value_and_gradient(w)
             aw = strengths * w
             f, g = f + 0.5 * np.dot(aw, w), g + aw
-            if shift is not None:
-                tail, ck = shift
-                t = w[tail].sum()
-                f += 0.5 * ck * t * t
-                g[tail] += ck * t
+            if u is not None:
+                t = np.dot(u, w)
+                f, g = f + 0.5 * c * t * t, g + (c * t) * u
             return f, g
 
         return fun
@@ -221,7 +214,7 @@ class InnerProblem:
         """
         strengths = self.penalty.strengths(log_alpha)
         w = np.array(w, dtype=float)  # the operator must not follow later changes of w
-        shift = self._shift
+        u, c = self._shift, self._shift_curvature
         cache = {}
 
         def matmat(V):
@@ -230,9 +223,8 @@ class InnerProblem:
             V = np.asarray(V, dtype=float)
             diag = strengths if V.ndim == 1 else strengths[:, None]
             out = self.datafit.hessian_matvec(cache["curvature"], V) + diag * V
-            if shift is not None:
-                tail, ck = shift
-                out[tail] += ck * V[tail].sum(axis=0)
+            if u is not None:
+                out += c * np.multiply.outer(u, u @ V)
             return out
 
         n = self.n_coef
@@ -257,8 +249,7 @@ class InnerProblem:
         diag = (self.datafit.hessian_diagonal(self.datafit.curvature(w))
                 + self.penalty.strengths(log_alpha))
         if self._shift is not None:
-            tail, ck = self._shift
-            diag[tail] += ck
+            diag += self._shift_curvature * self._shift ** 2
         return diag
 
     def cross_vjp(self, w, log_alpha, q):
