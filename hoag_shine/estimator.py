@@ -25,12 +25,10 @@ from .outer import TOLERANCE_SCHEDULES, hoag
 
 #: relative inner tolerance of the final refit's L-BFGS solve
 REFIT_TOL = 1e-8
-#: relative gradient norm the Newton steps that follow it aim at
-POLISH_TOL = 1e-13
+#: the Newton steps that follow it stop after a step this small relative to ||w||
+POLISH_STEP = 1e-11
 #: most Newton steps after the L-BFGS refit, and CG iterations per step
 POLISH_STEPS, POLISH_CG_ITER = 8, 200
-#: relative size of the rounding errors of an objective value
-ROUNDING = 1e-12
 #: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
 #: any useful strength, and the bound keeps every product with w finite
 MAX_ABS_BOUND = 100.0
@@ -411,14 +409,14 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         return self
 
     def _refit(self, problem, w0, log_alpha):
-        """Solve on all the data: L-BFGS, then Newton steps to a tight gradient.
+        """Solve on all the data: L-BFGS, then Newton steps until they are negligible.
 
         L-BFGS reaches ``REFIT_TOL`` quickly but crawls beyond it on
         ill-conditioned problems (tiny strengths on separable data); a few
         Newton steps, their systems solved by CG, then make the model
-        independent of the starting point to ``POLISH_TOL`` (so that, for
-        instance, integer sample weights and repeated rows give the same
-        model).
+        independent of the starting point to a relative ``POLISH_STEP``
+        (so that, for instance, integer sample weights and repeated rows
+        give the same model).
         """
         fun = problem.fun_and_grad(log_alpha)
         g0 = np.linalg.norm(fun(np.zeros(problem.n_coef))[1])
@@ -427,7 +425,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             warnings.simplefilter("ignore", InnerConvergenceWarning)
             w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0,
                                max_iter=self.inner_max_iter).x
-        w, g_norm = _newton_polish(problem, fun, w, log_alpha, POLISH_TOL * g0)
+        w, g_norm = _newton_polish(problem, fun, w, log_alpha, g0)
         if not g_norm <= REFIT_TOL * g0:
             warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
                           f"{REFIT_TOL * g0:.3e}; raise inner_max_iter",
@@ -525,35 +523,43 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         return self.classes_[(z > 0).astype(int)]
 
 
-def _newton_polish(problem, fun, w, log_alpha, tol):
-    """Newton steps (CG on the Hessian, backtracking) from ``w`` until ``||grad|| <= tol``.
+def _newton_polish(problem, fun, w, log_alpha, g0):
+    """Newton steps (CG on the Hessian, backtracking) from ``w`` until a step is negligible.
 
-    Returns the last point and its gradient norm; stops early when a step no
-    longer decreases the objective (rounding).
+    A Newton step is the distance to the solution to first order, whatever
+    the conditioning, whereas a small gradient says little when the
+    Hessian's smallest eigenvalue is tiny (strengths near the lower bound
+    on nearly separable data). The steps stop once one moves ``w`` by at
+    most ``POLISH_STEP`` times its norm, after ``POLISH_STEPS``, or when a
+    step no longer makes progress (rounding). Returns the last point and
+    its gradient norm.
     """
     f, g = fun(w)
     g_norm = np.linalg.norm(g)
     for _ in range(POLISH_STEPS):
-        if g_norm <= tol:
+        if g_norm == 0:
             break
+        # forcing term sqrt(relative gradient): superlinear convergence
         d, _ = conjugate_gradient(problem.hessian_operator(w, log_alpha), -g,
-                                  tol=min(0.1, np.sqrt(g_norm / tol) * 1e-6),
+                                  tol=min(0.1, np.sqrt(g_norm / g0)),
                                   max_iter=POLISH_CG_ITER)
         slope = np.dot(g, d)
         if not (np.all(np.isfinite(d)) and slope < 0):
             break
-        # near the solution the predicted decrease falls below the rounding
-        # of f: the full step is then judged by the gradient norm instead
-        at_rounding = -slope <= ROUNDING * abs(f)
         for t in 0.5 ** np.arange(12):
             f_t, g_t = fun(w + t * d)
-            if f_t <= f + 1e-4 * t * slope or (
-                    at_rounding and t == 1 and np.linalg.norm(g_t) < g_norm):
+            # near the solution the predicted decrease falls below the
+            # rounding of f (a sum of terms much larger than it on nearly
+            # separable data): a full step that halves the gradient norm is
+            # then taken, a merit that also converges on a strictly convex h
+            if f_t <= f + 1e-4 * t * slope or (t == 1 and np.linalg.norm(g_t) <= 0.5 * g_norm):
                 break
         else:
             break
         w, f, g = w + t * d, f_t, g_t
         g_norm = np.linalg.norm(g)
+        if t * np.linalg.norm(d) <= POLISH_STEP * np.linalg.norm(w):
+            break
     return w, g_norm
 
 

@@ -4,8 +4,10 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+from sklearn.model_selection import LeaveOneGroupOut
 
-from hoag_shine import HyperOptimizer, LBFGSMemory, get_method, hoag, hypergradient, minimize_lbfgs
+from hoag_shine import (HyperOptimizer, InnerProblem, LBFGSMemory, get_method, hoag,
+                        hypergradient, minimize_lbfgs)
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +122,35 @@ def test_opa_decreasing_schedule_in_the_estimator(split):
     np.testing.assert_allclose(decreasing.best_score_, fixed.best_score_, rtol=1e-3)
     with pytest.raises(ValueError, match="opa_freq"):
         HyperOptimizer("shine-opa", opa_freq="sometimes").fit(X, y)
+
+
+def test_refit_is_polished_on_nearly_separable_data():
+    """The refit's Newton steps reach their tolerance when the objective's rounding hides the decrease.
+
+    Fifteen points in thirty dimensions, three classes, rows repeated (the
+    data of scikit-learn's sample-weight check): the answer is at the lower
+    bound, where the final Newton steps predict decreases of 1e-14 on an
+    objective whose rounding is about as large, and the Hessian's smallest
+    eigenvalue is 1e-6. The steps stopped at a relative gradient of 5e-11,
+    1e-4 away from the solution in the decision function, which then
+    depended on how the rows were given; an exact Newton step from the
+    answer must now be negligible.
+    """
+    rng = np.random.RandomState(42)
+    X, y, weights = rng.rand(15, 30), rng.randint(0, 3, size=15), rng.randint(0, 5, size=15)
+    groups = np.repeat([0, 1, 2], [weights.sum(), 15, 15])
+    X, y = np.vstack([X.repeat(weights, axis=0), X, X]), np.r_[y.repeat(weights), y, y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = HyperOptimizer(cv=list(LeaveOneGroupOut().split(X, y, groups)),
+                             random_state=0).fit(X, y)
+    problem = InnerProblem.from_data(X, np.searchsorted(clf.classes_, y), None, True,
+                                     n_classes=3)
+    fun = problem.fun_and_grad(clf.log_alpha_)
+    g0 = np.linalg.norm(fun(np.zeros(problem.n_coef))[1])
+    w = np.vstack([clf.coef_.T, clf.intercept_[None, :]]).ravel()
+    gradient = fun(w)[1]
+    assert np.linalg.norm(gradient) <= 1e-13 * g0
+    hessian = problem.hessian_operator(w, clf.log_alpha_) @ np.eye(problem.n_coef)
+    newton_step = np.linalg.solve(hessian, gradient)
+    assert np.linalg.norm(newton_step) <= 1e-9 * np.linalg.norm(w)
