@@ -25,7 +25,7 @@ from .outer import TOLERANCE_SCHEDULES, hoag
 
 #: relative inner tolerance of the final refit's L-BFGS solve
 REFIT_TOL = 1e-8
-#: the Newton steps that follow it stop after a step this small relative to ||w||
+#: the Newton steps that follow it stop when the next would be this small relative to ||w||
 POLISH_STEP = 1e-11
 #: most Newton steps after the L-BFGS refit, and CG iterations per step
 POLISH_STEPS, POLISH_CG_ITER = 8, 200
@@ -524,14 +524,15 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
 
 def _newton_polish(problem, fun, w, log_alpha, g0):
-    """Newton steps (CG on the Hessian, backtracking) from ``w`` until a step is negligible.
+    """Newton steps (CG on the Hessian, backtracking) from ``w`` until the next is negligible.
 
     A Newton step is the distance to the solution to first order, whatever
     the conditioning, whereas a small gradient says little when the
     Hessian's smallest eigenvalue is tiny (strengths near the lower bound
-    on nearly separable data). The steps stop once one moves ``w`` by at
-    most ``POLISH_STEP`` times its norm, after ``POLISH_STEPS``, or when a
-    step no longer makes progress (rounding). Returns the last point and
+    on nearly separable data). The steps stop once the next one, predicted
+    from the last by the ratio of the gradient norms, would move ``w`` by
+    at most ``POLISH_STEP`` times its norm, after ``POLISH_STEPS``, or when
+    a step no longer makes progress (rounding). Returns the last point and
     its gradient norm.
     """
     f, g = fun(w)
@@ -557,8 +558,9 @@ def _newton_polish(problem, fun, w, log_alpha, g0):
         else:
             break
         w, f, g = w + t * d, f_t, g_t
-        g_norm = np.linalg.norm(g)
-        if t * np.linalg.norm(d) <= POLISH_STEP * np.linalg.norm(w):
+        # the next step, H^{-1} g, scaled from this one by the gradient's decrease
+        g_norm, previous = np.linalg.norm(g), g_norm
+        if t * np.linalg.norm(d) * g_norm / previous <= POLISH_STEP * np.linalg.norm(w):
             break
     return w, g_norm
 
