@@ -23,12 +23,16 @@ from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .methods import METHODS, HypergradientMethod, conjugate_gradient, get_method
 from .outer import TOLERANCE_SCHEDULES, hoag
 
-#: relative inner tolerance of the final refit's L-BFGS solve
+#: relative gradient norm the final refit must reach
 REFIT_TOL = 1e-8
+#: relative tolerance of the refit's first L-BFGS solve: it only brings w
+#: where Newton steps converge fast; L-BFGS crawls beyond it on
+#: ill-conditioned problems
+REFIT_LBFGS_TOL = 1e-4
 #: the Newton steps that follow it stop when the next would be this small relative to ||w||
 POLISH_STEP = 1e-11
-#: most Newton steps after the L-BFGS refit, and CG iterations per step
-POLISH_STEPS, POLISH_CG_ITER = 8, 200
+#: most Newton steps after an L-BFGS solve, and CG iterations per step
+POLISH_STEPS, POLISH_CG_ITER = 30, 200
 #: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
 #: any useful strength, and the bound keeps every product with w finite
 MAX_ABS_BOUND = 100.0
@@ -411,25 +415,30 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     def _refit(self, problem, w0, log_alpha):
         """Solve on all the data: L-BFGS, then Newton steps until they are negligible.
 
-        L-BFGS reaches ``REFIT_TOL`` quickly but crawls beyond it on
-        ill-conditioned problems (tiny strengths on separable data); a few
-        Newton steps, their systems solved by CG, then make the model
-        independent of the starting point to a relative ``POLISH_STEP``
-        (so that, for instance, integer sample weights and repeated rows
-        give the same model).
+        L-BFGS brings ``w`` to a relative gradient of ``REFIT_LBFGS_TOL``
+        quickly but crawls beyond it on ill-conditioned problems (tiny
+        strengths on separable data); Newton steps, their systems solved by
+        CG, then converge fast and make the model independent of the
+        starting point to a relative ``POLISH_STEP`` (so that, for instance,
+        integer sample weights and repeated rows give the same model). When
+        they stop short of ``REFIT_TOL`` (CG capped on a very ill-conditioned
+        problem), L-BFGS goes on to it and Newton steps follow again.
         """
         fun = problem.fun_and_grad(log_alpha)
         g0 = np.linalg.norm(fun(np.zeros(problem.n_coef))[1])
-        with warnings.catch_warnings():
-            # the Newton steps below finish what L-BFGS may leave short
-            warnings.simplefilter("ignore", InnerConvergenceWarning)
-            w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0,
-                               max_iter=self.inner_max_iter).x
-        w, g_norm = _newton_polish(problem, fun, w, log_alpha, g0)
-        if not g_norm <= REFIT_TOL * g0:
-            warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
-                          f"{REFIT_TOL * g0:.3e}; raise inner_max_iter",
-                          InnerConvergenceWarning, stacklevel=4)
+        w = w0
+        for tol in (REFIT_LBFGS_TOL, REFIT_TOL):
+            with warnings.catch_warnings():
+                # the Newton steps below finish what L-BFGS may leave short
+                warnings.simplefilter("ignore", InnerConvergenceWarning)
+                w = minimize_lbfgs(fun, w, memory_size=10, tol=tol * g0,
+                                   max_iter=self.inner_max_iter).x
+            w, g_norm = _newton_polish(problem, fun, w, log_alpha, g0)
+            if g_norm <= REFIT_TOL * g0:
+                return w
+        warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
+                      f"{REFIT_TOL * g0:.3e}; raise inner_max_iter",
+                      InnerConvergenceWarning, stacklevel=4)
         return w
 
     # -- prediction --------------------------------------------------------
