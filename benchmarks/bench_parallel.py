@@ -4,10 +4,13 @@ A k-fold :class:`~hoag_shine.HyperOptimizer` fit is timed sequentially, on
 loky with ``n_jobs`` workers and on a Dask ``LocalCluster`` of as many worker
 processes (one thread each), in the same process; the ratios are against
 the sequential fit (medians over ``--repeat`` rounds of the backends). The
-workers are started by a small fit just before each timed fit (their
-start-up is reported apart).
+workers are started, and import the package, just before each timed fit
+(their start-up is reported apart).
 
-Bytes moved per outer iteration are measured from pickled sizes (a counting
+"on workers" counts the rounds of the splits that the workers evaluated
+(the others ran in this process: a fit hands its splits to the workers only
+once a round is heavy enough, and takes them back when the workers were
+slower). Bytes moved per outer iteration are measured from pickled sizes (a counting
 writer, so nothing is copied) of what crosses the process boundary on each
 evaluation: the arguments of the split tasks (state handles, strengths,
 options) and what they return. On loky the new states are written to the
@@ -32,7 +35,7 @@ import threading
 import time
 import warnings
 
-from joblib import parallel_config
+from joblib import Parallel, delayed, parallel_config
 from sklearn.exceptions import ConvergenceWarning
 
 from hoag_shine import HeldOutCriterion, HyperOptimizer
@@ -67,6 +70,7 @@ class _Recorder:
     def __init__(self, shipping):
         self.shipping = shipping  # also measure the per-task-shipping baseline
         self.moved, self.baseline, self.folder, self.seconds = [], [], [], 0.0
+        self.rounds_on_workers = 0
 
     @contextlib.contextmanager
     def installed(self):
@@ -88,6 +92,7 @@ class _Recorder:
 
     def measure(self, criterion, log_alpha, eps, states, out):
         results, new_states = out[2], out[3]
+        self.rounds_on_workers = criterion._runner.rounds_on_workers
         options = (log_alpha, eps, criterion.method, criterion.inner_max_iter)
         in_process = all(type(s).__name__ == "FoldState" for s in new_states)
         self.folder.append(sum(os.path.getsize(s.path) for s in new_states
@@ -147,16 +152,33 @@ def timed_fit(X, y, k, args, backend):
     return clf, wall, recorder, memory.peak
 
 
-def start_workers(X, y, args, backends):
-    """Start the process workers with a small fit; seconds it took per backend."""
+def _import_package():
+    """Task run on each worker before a timed fit: the package is imported there.
+
+    It lasts long enough (0.2 s) for every worker to get one of them.
+    """
+    import hoag_shine  # noqa: F401
+
+    time.sleep(0.2)
+    return os.getpid()
+
+
+def start_workers(args, backends):
+    """Start the process workers and import the package on them; seconds per backend.
+
+    A fit only sets its workers up once a round of its splits is heavy
+    enough, so a small fit would not start them: a plain joblib call does.
+    """
     seconds = {}
     for backend in backends:
         if backend in ("loky", "dask"):
             start = time.perf_counter()
-            with parallel_config(backend=backend), warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                HyperOptimizer(cv=2, max_iter=1, n_jobs=args.n_workers).fit(X[:200], y[:200])
+            with parallel_config(backend=backend):
+                pids = Parallel(n_jobs=args.n_workers)(
+                    delayed(_import_package)() for _ in range(2 * args.n_workers))
             seconds[backend] = time.perf_counter() - start
+            if len(set(pids)) < args.n_workers:
+                print(f"warning: only {len(set(pids))} {backend} workers were started")
     return seconds
 
 
@@ -187,7 +209,7 @@ def main(argv=None):
         print(describe_data(args.dataset, X, y))
         print(f"method  : {args.method}, max_iter {args.max_iter}, "
               f"{args.n_workers} workers")
-        startup = start_workers(X, y, args, args.backends)
+        startup = start_workers(args, args.backends)
         print("start-up: " + ", ".join(f"{b} {s:.2f} s" for b, s in startup.items()))
         rows = []
         backends = ["sequential"] + [b for b in args.backends if b != "sequential"]
@@ -198,7 +220,7 @@ def main(argv=None):
             for _ in range(args.repeat):
                 for backend in backends:
                     # workers stay up between fits only a few minutes: restart them
-                    start_workers(X, y, args, [backend])
+                    start_workers(args, [backend])
                     runs[backend].append(timed_fit(X, y, k, args, backend))
                     print(f"  k={k} {backend}: {runs[backend][-1][1]:.2f} s", flush=True)
             reference, _, base, _ = runs["sequential"][-1]
@@ -209,11 +231,12 @@ def main(argv=None):
                 wall = median([run[1] for run in runs[backend]])
                 n_eval = len(rec.moved)
                 gap = abs(clf.log_alpha_ - reference.log_alpha_).max()
-                rows.append([str(k), backend, str(clf.n_iter_), f"{wall:.2f}",
+                rows.append([str(k), backend, str(clf.n_iter_), str(rec.rounds_on_workers),
+                             f"{wall:.2f}",
                              f"{wall / seq_wall:.2f}", f"{sum(rec.moved) / n_eval / MB:.3f}",
                              f"{sum(rec.folder) / n_eval / MB:.1f}",
                              f"{shipping / MB:.1f}", f"{peak / MB:.0f}", f"{gap:.1e}"])
-    print(format_table(["k", "backend", "outer it.", "wall s", "/ sequential",
+    print(format_table(["k", "backend", "outer it.", "on workers", "wall s", "/ sequential",
                         "MB moved / it.", "state files MB / it.",
                         "per-task shipping MB / it.",
                         "peak parent MB", "|dlog_alpha|"], rows))

@@ -1,34 +1,36 @@
 """Where the splits of a held-out criterion are evaluated, and what travels.
 
-A runner owns, for one fit, the workers that evaluate the splits, the split
-data shipped to them and the warm-start states they keep. It is chosen from
-where a probe task of the active joblib backend runs:
+A :class:`SplitRunner` evaluates the splits of one fit. It starts in the
+parent's process, one split after another, and hands the splits to workers
+only once a round of them takes long enough for the workers to pay
+(``REMOTE_MIN_SECONDS``); the workers are then set up once, for the rest of
+the fit, according to where a probe task of the active joblib backend runs:
 
-* :class:`InProcessRunner` -- the splits run in the parent's process, one
-  after another (one worker) or on joblib's threads; the states are
-  :class:`~hoag_shine.criterion.FoldState` objects the parent holds, and
-  nothing is pickled. Backends that run tasks on another machine without
-  Dask's scheduler (e.g. Ray's) also use it, and then ship the splits and
-  the states with every task, as plain joblib does.
-* :class:`FolderRunner` -- process workers on the parent's machine (loky,
-  multiprocessing): the splits are written once per fit to a temporary
-  folder and memory-mapped by the workers; each task writes its new state
-  there and returns its path. The pipes to the workers carry
-  ``O(n_hyper + n_coef)`` bytes per split and iteration; the L-BFGS memory
-  goes through the folder (RAM-backed ``/dev/shm`` when it exists).
-* :class:`DaskRunner` -- Dask's distributed scheduler: the splits are
-  scattered once per fit; each state stays on the worker that computed it
-  as a future, and the next task of that split is scheduled where its state
-  and data are. Only the slimmed results come back to the parent.
+* :class:`ThreadWorkers` -- joblib's threads (or a backend that runs tasks
+  on another machine without Dask's scheduler, e.g. Ray's, which then ships
+  the splits and the states with every task, as plain joblib does); the
+  states are :class:`~hoag_shine.criterion.FoldState` objects the parent
+  holds.
+* :class:`FolderWorkers` -- process workers on the parent's machine (loky,
+  multiprocessing): the splits are written once to a temporary folder and
+  memory-mapped by the workers; each task writes its new state there and
+  returns its path. The pipes to the workers carry ``O(n_hyper + n_coef)``
+  bytes per split and round; the L-BFGS memory goes through the folder
+  (RAM-backed ``/dev/shm`` when it exists).
+* :class:`DaskWorkers` -- Dask's distributed scheduler: the splits are
+  scattered once; each state stays on the worker that computed it as a
+  future, and the next task of that split is scheduled where its state and
+  data are. Only the slimmed results come back to the parent.
 
-The last two measure each evaluation after the first two: when the splits'
-own work took less time than their round on the workers, the parent
-evaluates them itself, from the same states, until that takes longer than
-the workers' last round.
+After two rounds on the workers, the parent takes the splits back when the
+workers' last round took more than twice the splits' own work (as the
+workers measured it), and evaluates them itself, from the same states,
+until that takes longer than half that round. The results do not depend on
+where a split ran.
 
 Handles returned in place of states (file handles, futures) keep their
-state alive while the caller references them; :meth:`close` releases every
-one of them together with the workers and the shipped data.
+state alive while the caller references them; :meth:`SplitRunner.close`
+releases every one of them together with the workers and the shipped data.
 """
 import dataclasses
 import math
@@ -49,6 +51,17 @@ from scipy.optimize import OptimizeResult
 #: entries of the inner solver's result that stay on the worker: the L-BFGS
 #: memory and the inverse-Hessian operator built on it (O(m n_coef) bytes)
 HEAVY_INNER_FIELDS = ("memory", "inverse_hessian")
+#: a round of the splits that took less than this in the parent stays there:
+#: a round trip to process workers costs about a millisecond, one through
+#: Dask's scheduler 5 to 20 ms on an idle machine (more under load), and
+#: two workers save at most half of a round
+REMOTE_MIN_SECONDS = 0.1
+#: the parent takes the splits back from the workers only after a round
+#: there took more than this many times the splits' own work: rounds vary in
+#: weight along a fit (the tolerance tightens; the final verification is ten
+#: times tighter), and a heavy round kept in the parent costs far more than
+#: a light one sent to the workers
+PARENT_FACTOR = 2.0
 
 
 def make_runner(folds, n_jobs, evaluate_fold):
@@ -66,11 +79,27 @@ def make_runner(folds, n_jobs, evaluate_fold):
 
     Returns
     -------
-    InProcessRunner, FolderRunner or DaskRunner
-        The runner of the backend.
+    SplitRunner
+        Runner that evaluates in the parent only (one split or one worker),
+        or that sets workers up when a round is worth it.
     """
-    if len(folds) == 1 or effective_n_jobs(n_jobs) == 1:
-        return InProcessRunner(folds, evaluate_fold, None, ExitStack())
+    use_workers = len(folds) > 1 and effective_n_jobs(n_jobs) != 1
+    return SplitRunner(folds, evaluate_fold, n_jobs, use_workers)
+
+
+def start_workers(folds, evaluate_fold, n_jobs):
+    """Workers of the active joblib backend, chosen from where a probe task runs.
+
+    Parameters
+    ----------
+    folds, evaluate_fold, n_jobs
+        As for :func:`make_runner`.
+
+    Returns
+    -------
+    ThreadWorkers, FolderWorkers or DaskWorkers
+        The workers, set up (split data shipped where they keep it).
+    """
     stack = ExitStack()
     try:
         parallel = stack.enter_context(Parallel(n_jobs=n_jobs))
@@ -79,10 +108,10 @@ def make_runner(folds, n_jobs, evaluate_fold):
             client = _dask_client(scheduler)
             if client is not None:
                 stack.close()
-                return DaskRunner(folds, evaluate_fold, client)
+                return DaskWorkers(folds, evaluate_fold, client)
         if pid != os.getpid() and host == socket.gethostname():
-            return FolderRunner(folds, evaluate_fold, parallel, stack)
-        return InProcessRunner(folds, evaluate_fold, parallel, stack)
+            return FolderWorkers(folds, evaluate_fold, parallel, stack)
+        return ThreadWorkers(folds, evaluate_fold, parallel, stack)
     except BaseException:
         stack.close()
         raise
@@ -127,19 +156,6 @@ def _dask_client(scheduler):
     return client if client.scheduler.address == scheduler else None
 
 
-class _Runner:
-    """Common lifetime of the runners: an exit stack closed once."""
-
-    def __init__(self, folds, evaluate_fold, stack):
-        self.folds = folds
-        self.evaluate_fold = evaluate_fold
-        self._close = weakref.finalize(self, stack.close)
-
-    def close(self):
-        """Release the workers, the shipped data and every live state."""
-        self._close()
-
-
 def _without_memory(state):
     """The state without its L-BFGS memory (a state object or one already light)."""
     if getattr(state, "memory", None) is None:
@@ -147,20 +163,64 @@ def _without_memory(state):
     return dataclasses.replace(state, memory=None)
 
 
-class _RemoteRunner(_Runner):
-    """Runner whose workers are other processes, which the parent can stand in for.
+class SplitRunner:
+    """Evaluates the splits of one fit, in the parent or on workers, where it is faster.
 
-    Handing a split to a worker costs a round trip; when the splits' own
-    work (as the workers measured it) took less time than the last round on
-    the workers, the next evaluations run in the parent, from the same
-    states, until they take longer than that round. The first two rounds
-    run on the workers whatever they cost.
+    Rounds run in the parent, one split after another, until one takes at
+    least ``REMOTE_MIN_SECONDS``; the workers are then set up
+    (:func:`start_workers`) and take the next two rounds. From then on, a
+    round runs in the parent when the workers' last round took more than
+    ``PARENT_FACTOR`` times the splits' own work (as the workers timed it),
+    until a round in the parent takes longer than that round divided by
+    ``PARENT_FACTOR``.
+
+    Parameters
+    ----------
+    folds : list of (InnerProblem, LinearLoss)
+        The splits.
+    evaluate_fold : callable
+        Evaluation of one split (see :func:`make_runner`).
+    n_jobs : int or None
+        joblib's ``n_jobs`` of the workers (None defers to the
+        ``parallel_config`` active when they are set up).
+    use_workers : bool
+        False: the parent evaluates every round and no worker is ever set
+        up (one split, or one worker).
+
+    Attributes
+    ----------
+    workers : ThreadWorkers, FolderWorkers, DaskWorkers or None
+        The workers, once set up.
+    rounds_on_workers : int
+        Rounds the workers evaluated so far.
     """
 
-    def __init__(self, folds, evaluate_fold, stack):
-        super().__init__(folds, evaluate_fold, stack)
-        self._seconds = {"workers": 0.0, "parent": math.inf}
-        self._rounds = 0
+    def __init__(self, folds, evaluate_fold, n_jobs, use_workers):
+        self.folds = folds
+        self.evaluate_fold = evaluate_fold
+        self.n_jobs = n_jobs
+        self.use_workers = use_workers
+        self.workers = None
+        self._seconds = {"workers": math.inf, "parent": 0.0}
+        self.rounds_on_workers = 0
+
+    def close(self):
+        """Release the workers, the shipped data and every live state.
+
+        Calling it again does nothing. Workers that are garbage collected
+        without it release what they hold too.
+        """
+        workers, self.workers = self.workers, None
+        if workers is not None:
+            workers.close()
+
+    def _in_parent(self):
+        if self.workers is None:
+            return self._seconds["parent"] < REMOTE_MIN_SECONDS
+        # the first round on the workers also pays for loading the splits
+        # there: it says nothing about the next ones
+        return (self.rounds_on_workers > 1
+                and PARENT_FACTOR * self._seconds["parent"] < self._seconds["workers"])
 
     def lighten(self, states):
         """The states without their L-BFGS memories, where they are kept.
@@ -174,15 +234,11 @@ class _RemoteRunner(_Runner):
         -------
         list
             States held by the parent lose their memory; handles are
-            replaced by handles of the memory-free states (see
-            :meth:`lighten_handles`).
+            replaced by handles of the memory-free states.
         """
-        return [_without_memory(s) for s in self.lighten_handles(states)]
-
-    def _in_parent(self):
-        # the first round also pays for loading the splits on the workers:
-        # it says nothing about the next ones
-        return self._rounds > 1 and self._seconds["parent"] < self._seconds["workers"]
+        if self.workers is not None:
+            states = self.workers.lighten_handles(states)
+        return [_without_memory(s) for s in states]
 
     def evaluate(self, log_alpha, eps, states, options):
         """Evaluate every split from its state, where that is faster.
@@ -201,24 +257,49 @@ class _RemoteRunner(_Runner):
         Returns
         -------
         list of (HypergradientResult, FoldState or state handle)
-            Slimmed result and new state of each split.
+            Result and new state of each split; the results of splits
+            evaluated on workers lack their L-BFGS memory (see :func:`slim`).
         """
+        in_parent = not self.use_workers or self._in_parent()
+        if not in_parent and self.workers is None:
+            self.workers = start_workers(self.folds, self.evaluate_fold, self.n_jobs)
         start = perf_counter()
-        if self._in_parent():
+        if in_parent:
+            if self.workers is not None:
+                states = self.workers.fetch(states)
             pairs = [self.evaluate_fold(fold, state, log_alpha, eps, options)
-                     for fold, state in zip(self.folds, self.fetch(states))]
-            pairs = [(slim(result), state) for result, state in pairs]
+                     for fold, state in zip(self.folds, states)]
+            if self.workers is not None:
+                pairs = [(slim(result), state) for result, state in pairs]
             self._seconds["parent"] = perf_counter() - start
         else:
-            pairs = self.remote(log_alpha, eps, states, options)
-            self._rounds += 1
+            pairs = self.workers.remote(log_alpha, eps, states, options)
+            self.rounds_on_workers += 1
             self._seconds["workers"] = perf_counter() - start
             self._seconds["parent"] = sum(r.time_forward + r.time_backward for r, _ in pairs)
         return pairs
 
 
-class InProcessRunner(_Runner):
-    """Splits evaluated in the parent's process, in turn or on joblib's workers.
+class _Workers:
+    """Common lifetime of the workers: an exit stack closed once."""
+
+    def __init__(self, folds, evaluate_fold, stack):
+        self.folds = folds
+        self.evaluate_fold = evaluate_fold
+        self._close = weakref.finalize(self, stack.close)
+
+    def close(self):
+        """Release the workers, the shipped data and every live state."""
+        self._close()
+
+
+class ThreadWorkers(_Workers):
+    """joblib's workers given each split and its state with every task.
+
+    Used for the threading backend (nothing is copied: the threads share the
+    parent's memory) and for backends that run tasks on another host
+    without Dask's scheduler (each task then carries its split and state
+    both ways, as a plain ``Parallel`` call would).
 
     Parameters
     ----------
@@ -226,8 +307,8 @@ class InProcessRunner(_Runner):
         The splits.
     evaluate_fold : callable
         Evaluation of one split (see :func:`make_runner`).
-    parallel : joblib.Parallel or None
-        Entered ``Parallel`` (None: a plain loop, nothing pickled).
+    parallel : joblib.Parallel
+        Entered ``Parallel`` whose workers run the splits.
     stack : contextlib.ExitStack
         What :meth:`close` exits.
     """
@@ -237,23 +318,17 @@ class InProcessRunner(_Runner):
         self.parallel = parallel
 
     @staticmethod
-    def lighten(states):
-        """The states without their L-BFGS memories.
+    def fetch(states):
+        """The states themselves (the parent holds them)."""
+        return list(states)
 
-        Parameters
-        ----------
-        states : list of FoldState
-            States of one evaluation.
+    @staticmethod
+    def lighten_handles(states):
+        """The states themselves (no handle to replace)."""
+        return list(states)
 
-        Returns
-        -------
-        list of FoldState
-            New states, ``memory=None``.
-        """
-        return [_without_memory(s) for s in states]
-
-    def evaluate(self, log_alpha, eps, states, options):
-        """Evaluate every split from its state.
+    def remote(self, log_alpha, eps, states, options):
+        """Evaluate every split on the workers from its state.
 
         Parameters
         ----------
@@ -271,19 +346,16 @@ class InProcessRunner(_Runner):
         list of (HypergradientResult, FoldState)
             Result and new state of each split.
         """
-        tasks = [(fold, state, log_alpha, eps, options)
-                 for fold, state in zip(self.folds, states)]
-        if self.parallel is None:
-            return [self.evaluate_fold(*task) for task in tasks]
-        return self.parallel(delayed(self.evaluate_fold)(*task) for task in tasks)
+        return self.parallel(delayed(self.evaluate_fold)(fold, state, log_alpha, eps, options)
+                             for fold, state in zip(self.folds, states))
 
 
 @dataclasses.dataclass(frozen=True)
 class StateFile:
-    """Handle of a split's state stored in a runner's folder.
+    """Handle of a split's state stored in the folder of :class:`FolderWorkers`.
 
     The file is removed when the handle is garbage collected, or with the
-    folder when the runner closes.
+    folder when the workers are closed.
 
     Attributes
     ----------
@@ -312,7 +384,7 @@ def _temp_root():
     return tempfile.gettempdir()
 
 
-class FolderRunner(_RemoteRunner):
+class FolderWorkers(_Workers):
     """Process workers on this machine, sharing a temporary folder.
 
     Parameters
@@ -412,13 +484,13 @@ def _read_state(state):
 
 
 def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, folder):
-    """Worker side of :class:`FolderRunner`: read, evaluate, store the new state."""
+    """Worker side of :class:`FolderWorkers`: read, evaluate, store the new state."""
     fold = joblib.load(fold_path, mmap_mode="r")
     result, new_state = evaluate_fold(fold, _read_state(state), log_alpha, eps, options)
     return slim(result), _write_state(new_state, folder)
 
 
-class DaskRunner(_RemoteRunner):
+class DaskWorkers(_Workers):
     """Splits scattered to a Dask cluster, states kept there as futures.
 
     Parameters
@@ -468,6 +540,24 @@ class DaskRunner(_RemoteRunner):
             light.append(future)
         return light
 
+    def _stored(self, states):
+        """Futures of the states, states the parent holds scattered next to their split."""
+        from distributed import Future
+
+        if all(isinstance(state, Future) for state in states):
+            return list(states)
+        holders = self.client.who_has(self.fold_futures)
+        stored = []
+        for fold, state in zip(self.fold_futures, states):
+            if not isinstance(state, Future):
+                # in the task's arguments, a state with its memory would make
+                # a large graph; scattered, it is moved once, where it is used
+                state = self.client.scatter(state, workers=list(holders[fold.key]),
+                                            hash=False)
+                self._issued[state.key] = state
+            stored.append(state)
+        return stored
+
     def remote(self, log_alpha, eps, states, options):
         """Evaluate every split where its data and state are.
 
@@ -488,8 +578,9 @@ class DaskRunner(_RemoteRunner):
             Slimmed result and future of the new state of each split.
         """
         submit = self.client.submit
+        stored = self._stored(states)
         pairs = [submit(self.evaluate_fold, fold, state, log_alpha, eps, options, pure=False)
-                 for fold, state in zip(self.fold_futures, states)]
+                 for fold, state in zip(self.fold_futures, stored)]
         lights = [submit(_slim_first, pair, pure=False) for pair in pairs]
         new_states = [submit(_second, pair, pure=False) for pair in pairs]
         for future in new_states:

@@ -3,6 +3,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ._allocator import reusing_heap
 from ._parallel import make_runner, slim
 from ._deprecation import DEPRECATED, renamed
 from .hypergradient import solve_and_differentiate
@@ -238,12 +239,14 @@ def _evaluate_fold(fold, state, log_alpha, eps, options):
     """Forward and backward pass on one split, warm-started from ``state``."""
     problem, outer = fold
     warm_start_memory = options["warm_start_memory"]
-    result = solve_and_differentiate(
-        problem, outer, log_alpha, options["method"], w0=state.w,
-        memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
-        inner_tol=eps * state.grad_norm0, inner_max_iter=options["inner_max_iter"],
-        memory_size=options["memory_size"], q0=state.q, backward_tol=eps,
-        outer_step=options["outer_step"], warn=False,
-        initial_matrix=options["initial_matrix"])
+    # Dask's workers start with static malloc thresholds (see _allocator)
+    with reusing_heap():
+        result = solve_and_differentiate(
+            problem, outer, log_alpha, options["method"], w0=state.w,
+            memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
+            inner_tol=eps * state.grad_norm0, inner_max_iter=options["inner_max_iter"],
+            memory_size=options["memory_size"], q0=state.q, backward_tol=eps,
+            outer_step=options["outer_step"], warn=False,
+            initial_matrix=options["initial_matrix"])
     memory = result.inner.memory if warm_start_memory else None
     return result, FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)

@@ -35,12 +35,12 @@ def one_blas_thread():
 
 @pytest.fixture
 def on_workers(monkeypatch):
-    """Process and Dask runners keep the splits on their workers.
+    """Runners with several workers evaluate every round on them.
 
-    They otherwise evaluate small splits in the parent when that was faster,
-    a timing-based choice that the tests fix both ways.
+    They otherwise keep small splits in the parent, or bring them back there
+    when that was faster, timing-based choices that the tests fix both ways.
     """
-    monkeypatch.setattr(_parallel._RemoteRunner, "_in_parent", lambda self: False)
+    monkeypatch.setattr(_parallel.SplitRunner, "_in_parent", lambda self: False)
 
 
 def _data(sparse_X=False, seed=0):
@@ -123,7 +123,7 @@ class _RecordingShine(Shine):
         return super().solve(hessian, rhs, inverse_hessian, q0, tol)
 
 
-def test_n_jobs_none_follows_parallel_config():
+def test_n_jobs_none_follows_parallel_config(on_workers):
     X, y = _data()
     outside = []
     _fit(X, y, _RecordingShine(outside), max_iter=3)
@@ -223,7 +223,7 @@ def test_switching_between_parent_and_workers(backend, monkeypatch, request):
         calls.append(len(calls) % 2 == 1)
         return calls[-1]
 
-    monkeypatch.setattr(_parallel._RemoteRunner, "_in_parent", alternate)
+    monkeypatch.setattr(_parallel.SplitRunner, "_in_parent", alternate)
     X, y = _data(seed=5)
     a = _fit(X, y, "shine-opa")
     with parallel_config(backend=backend):
@@ -232,8 +232,9 @@ def test_switching_between_parent_and_workers(backend, monkeypatch, request):
     _assert_same_fit(a, b)
 
 
-def test_parent_stands_in_when_the_workers_were_slower():
+def test_parent_stands_in_when_the_workers_were_slower(monkeypatch):
     """The first two rounds go to the workers; after a slow round, the parent evaluates."""
+    monkeypatch.setattr(_parallel, "REMOTE_MIN_SECONDS", 0.0)  # no round is too light
     X, y = _data()
     lams = [[0.0], [-0.5], [-1.0], [-1.5]]
     reference, _, _ = _run(_criterion(X, y, Shine()), lams)
@@ -257,31 +258,63 @@ def test_parent_stands_in_when_the_workers_were_slower():
     np.testing.assert_allclose(grad, reference[3][1], rtol=1e-8)
 
 
-def test_workers_on_another_host_get_everything_shipped(monkeypatch):
+def test_workers_on_another_host_get_everything_shipped(monkeypatch, on_workers):
     """Process workers whose host differs share no folder: each task carries its fold."""
     monkeypatch.setattr(_parallel.socket, "gethostname", lambda: "parent-host")
     X, y = _data(seed=6)
     reference, _, _ = _run(_criterion(X, y, Shine()), [[0.0], [-0.5], [-1.0]])
     with _criterion(X, y, Shine(), n_jobs=2) as crit:
         got, states, results = _run(crit, [[0.0], [-0.5], [-1.0]])
-        assert isinstance(crit._runner, _parallel.InProcessRunner)
+        assert isinstance(crit._runner.workers, _parallel.ThreadWorkers)
     assert all(type(s).__name__ == "FoldState" and len(s.memory) > 0 for s in states)
     for (loss, grad), (ref_loss, ref_grad) in zip(got, reference):
         np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
         np.testing.assert_allclose(grad, ref_grad, rtol=1e-8)
 
 
-def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch):
+def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch, on_workers):
     monkeypatch.setattr(_parallel, "_temp_root", lambda: str(tmp_path))
     X, y = _data()
+    folders = []
 
     def interrupt(state):
+        folders.append(len(list(tmp_path.iterdir())))
         if state["iteration"] == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         _fit(X, y, n_jobs=2, callback=interrupt)
+    assert folders[-1] == 1  # the workers' folder existed when the fit was interrupted
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_start_when_a_round_is_heavy_enough(monkeypatch):
+    """Rounds lighter than REMOTE_MIN_SECONDS stay in the parent; no worker is started."""
+    started = []
+    start_workers = _parallel.start_workers
+
+    def recording(*args):
+        started.append(args)
+        return start_workers(*args)
+
+    monkeypatch.setattr(_parallel, "start_workers", recording)
+    monkeypatch.setattr(_parallel, "REMOTE_MIN_SECONDS", 1e9)
+    X, y = _data(seed=7)
+    lams = [[0.0], [-0.5], [-1.0], [-1.5]]
+    reference, _, _ = _run(_criterion(X, y, Shine()), lams)
+    with _criterion(X, y, Shine(), n_jobs=2) as crit:
+        got, states, _ = _run(crit, lams[:3])
+        assert crit._runner.workers is None and not started
+        assert all(type(s).__name__ == "FoldState" and s.memory for s in states)
+        # as measured after a round as long as the threshold
+        crit._runner._seconds["parent"] = 1e9
+        loss, grad, results, states = crit.evaluate(np.array(lams[3]), 1e-6, states)
+        assert len(started) == 1
+        assert all(isinstance(s, _parallel.StateFile) for s in states)
+        assert all("memory" not in r.inner for r in results)
+    for (a, b), (ref_a, ref_b) in zip(got + [(loss, grad)], reference):
+        np.testing.assert_allclose(a, ref_a, rtol=RTOL)
+        np.testing.assert_allclose(b, ref_b, rtol=1e-8)
 
 
 # -- Dask's distributed scheduler ---------------------------------------------------
