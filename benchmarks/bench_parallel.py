@@ -163,6 +163,13 @@ def _import_package():
     return os.getpid()
 
 
+def _without_heap_reuse():
+    """Run on each Dask worker: fold evaluations keep the nanny's allocator settings."""
+    import hoag_shine.criterion
+
+    hoag_shine.criterion.reusing_heap = contextlib.nullcontext
+
+
 def start_workers(args, backends):
     """Start the process workers and import the package on them; seconds per backend.
 
@@ -196,6 +203,9 @@ def main(argv=None):
                         help="fits per backend; the median wall time is reported")
     parser.add_argument("--backends", nargs="+", default=["sequential", "loky", "dask"],
                         choices=["sequential", "threading", "loky", "dask"])
+    parser.add_argument("--dask-without-heap-reuse", action="store_true",
+                        help="ablation: the Dask workers evaluate the folds with the "
+                             "allocator settings their nanny gave them")
     args = parser.parse_args(argv)
     X, y = load_from_args(args, parser)
     with limit_threads(thread_limit(args)), contextlib.ExitStack() as stack:
@@ -204,7 +214,10 @@ def main(argv=None):
             cluster = stack.enter_context(LocalCluster(
                 n_workers=args.n_workers, threads_per_worker=1, processes=True,
                 dashboard_address=None))
-            stack.enter_context(Client(cluster))
+            client = stack.enter_context(Client(cluster))
+            if args.dask_without_heap_reuse:
+                client.run(_without_heap_reuse)
+                print("dask    : heap reuse disabled on the workers (ablation)")
         print(format_machine(describe_machine()))
         print(describe_data(args.dataset, X, y))
         print(f"method  : {args.method}, max_iter {args.max_iter}, "

@@ -18,7 +18,7 @@ from .outer import STOP_MESSAGES, TOLERANCE_SCHEDULES, HOAGResult, hoag
 from .penalty import L2Penalty
 from .steps import SecantTrustRegion, Step
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "BackwardEscalation",

@@ -19,6 +19,7 @@ process whose thresholds adapt is left alone: setting a threshold would stop
 the adaptation for good.
 """
 import ctypes
+import re
 import threading
 from contextlib import contextmanager
 
@@ -26,9 +27,16 @@ from contextlib import contextmanager
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 #: glibc's value of each threshold when the environment does not set it
 GLIBC_DEFAULT_THRESHOLD = 128 * 1024
-#: thresholds inside the block: arrays up to 32 MiB (glibc's largest mmap
-#: threshold on 64-bit) come from the heap, which keeps up to 512 MiB free
-BLOCK_MMAP_THRESHOLD, BLOCK_TRIM_THRESHOLD = 32 * 2 ** 20, 512 * 2 ** 20
+#: glibc's largest mmap threshold (32 MiB with 64-bit longs); a larger value
+#: is ignored, and then fixes nothing
+GLIBC_MAX_MMAP_THRESHOLD = (4 * 2 ** 20 * ctypes.sizeof(ctypes.c_long)
+                            if ctypes.sizeof(ctypes.c_long) == 8 else 512 * 1024)
+#: thresholds inside the block: arrays up to the largest mmap threshold come
+#: from the heap, which keeps up to 512 MiB free
+BLOCK_MMAP_THRESHOLD, BLOCK_TRIM_THRESHOLD = GLIBC_MAX_MMAP_THRESHOLD, 512 * 2 ** 20
+
+#: mallopt takes a C int
+C_INT_MAX = 2 ** 31 - 1
 
 #: variables whose presence at start-up fixes the thresholds, and what they set
 STATIC_VARIABLES = {"MALLOC_TRIM_THRESHOLD_": "trim", "MALLOC_MMAP_THRESHOLD_": "mmap",
@@ -36,9 +44,19 @@ STATIC_VARIABLES = {"MALLOC_TRIM_THRESHOLD_": "trim", "MALLOC_MMAP_THRESHOLD_": 
 STATIC_TUNABLES = {"glibc.malloc.trim_threshold": "trim",
                    "glibc.malloc.mmap_threshold": "mmap",
                    "glibc.malloc.top_pad": None, "glibc.malloc.mmap_max": None}
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 
 _lock = threading.Lock()
 _active = {"blocks": 0, "restore": None}
+
+
+def _parse_size(value):
+    """A size as C's ``strtoul`` with base 0 reads it, or None when it is not one."""
+    if not _NUMBER.fullmatch(value):
+        return None
+    if value[:2] in ("0x", "0X"):
+        return int(value, 16)
+    return int(value, 8 if value[0] == "0" else 10)
 
 
 def static_thresholds(environ):
@@ -54,24 +72,28 @@ def static_thresholds(environ):
     dict or None
         ``{"trim": bytes, "mmap": bytes}`` when the environment fixes
         glibc's thresholds (values it does not name are glibc's defaults),
-        None when they adapt.
+        None when they adapt, and None too when a value is one this module
+        could not restore exactly (not a number, or beyond a C int), so
+        that such a process is left alone.
     """
     settings = {name: environ[name] for name in STATIC_VARIABLES if name in environ}
-    for item in environ.get("GLIBC_TUNABLES", "").replace(",", ":").split(":"):
+    for item in environ.get("GLIBC_TUNABLES", "").split(":"):
         name, _, value = item.partition("=")
-        if name in STATIC_TUNABLES and value:
+        if name in STATIC_TUNABLES:
             settings[name] = value
-    if not settings:
-        return None
     names = {**STATIC_VARIABLES, **STATIC_TUNABLES}
     thresholds = {"trim": GLIBC_DEFAULT_THRESHOLD, "mmap": GLIBC_DEFAULT_THRESHOLD}
+    fixed = False
     for name, value in settings.items():
+        size = _parse_size(value)
+        if size is None or size > C_INT_MAX:
+            return None
+        if names[name] == "mmap" and size > GLIBC_MAX_MMAP_THRESHOLD:
+            continue  # glibc ignores it: the threshold still adapts
+        fixed = True
         if names[name] is not None:
-            try:
-                thresholds[names[name]] = int(value, 0)
-            except ValueError:
-                return None  # glibc ignores a value it cannot parse: leave it alone
-    return thresholds
+            thresholds[names[name]] = size
+    return thresholds if fixed else None
 
 
 def _startup_environ():
@@ -90,7 +112,8 @@ def _glibc():
     """glibc's shared library, or None on another C library."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt, libc.malloc_trim  # noqa: B018  (both must exist)
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
     except (OSError, AttributeError):
         return None
     return libc
@@ -124,12 +147,17 @@ def _raise_thresholds():
     libc = _glibc() if thresholds is not None else None
     if libc is None:
         return None
-    libc.mallopt(M_MMAP_THRESHOLD, max(BLOCK_MMAP_THRESHOLD, thresholds["mmap"]))
-    libc.mallopt(M_TRIM_THRESHOLD, max(BLOCK_TRIM_THRESHOLD, thresholds["trim"]))
+    raised = [(parameter, thresholds[name])
+              for parameter, name, value in (
+                  (M_MMAP_THRESHOLD, "mmap", BLOCK_MMAP_THRESHOLD),
+                  (M_TRIM_THRESHOLD, "trim", BLOCK_TRIM_THRESHOLD))
+              if libc.mallopt(parameter, max(value, thresholds[name])) == 1]
+    if not raised:
+        return None
 
     def restore():
-        libc.mallopt(M_MMAP_THRESHOLD, thresholds["mmap"])
-        libc.mallopt(M_TRIM_THRESHOLD, thresholds["trim"])
+        for parameter, value in raised:
+            libc.mallopt(parameter, value)
         libc.malloc_trim(0)
 
     return restore

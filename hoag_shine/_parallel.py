@@ -52,10 +52,11 @@ from scipy.optimize import OptimizeResult
 #: memory and the inverse-Hessian operator built on it (O(m n_coef) bytes)
 HEAVY_INNER_FIELDS = ("memory", "inverse_hessian")
 #: a round of the splits that took less than this in the parent stays there:
-#: a round trip to process workers costs about a millisecond, one through
-#: Dask's scheduler 5 to 20 ms on an idle machine (more under load), and
-#: two workers save at most half of a round
-REMOTE_MIN_SECONDS = 0.1
+#: a round on two workers costs 30 to 60 ms beyond the splits' own work on
+#: an idle 2-core machine (the round trips, through Dask's scheduler or
+#: joblib's queues, and the states' copies), and saves at most half of the
+#: work, so that lighter rounds gain little or lose
+REMOTE_MIN_SECONDS = 0.25
 #: the parent takes the splits back from the workers only after a round
 #: there took more than this many times the splits' own work: rounds vary in
 #: weight along a fit (the tolerance tightens; the final verification is ten
@@ -257,8 +258,9 @@ class SplitRunner:
         Returns
         -------
         list of (HypergradientResult, FoldState or state handle)
-            Result and new state of each split; the results of splits
-            evaluated on workers lack their L-BFGS memory (see :func:`slim`).
+            Result and new state of each split. When the runner may use
+            workers, every result lacks its L-BFGS memory (see
+            :func:`slim`), wherever it was computed.
         """
         in_parent = not self.use_workers or self._in_parent()
         if not in_parent and self.workers is None:
@@ -269,14 +271,15 @@ class SplitRunner:
                 states = self.workers.fetch(states)
             pairs = [self.evaluate_fold(fold, state, log_alpha, eps, options)
                      for fold, state in zip(self.folds, states)]
-            if self.workers is not None:
-                pairs = [(slim(result), state) for result, state in pairs]
             self._seconds["parent"] = perf_counter() - start
         else:
             pairs = self.workers.remote(log_alpha, eps, states, options)
             self.rounds_on_workers += 1
             self._seconds["workers"] = perf_counter() - start
             self._seconds["parent"] = sum(r.time_forward + r.time_backward for r, _ in pairs)
+        if self.use_workers:
+            # the same content whichever way the round went
+            pairs = [(slim(result), state) for result, state in pairs]
         return pairs
 
 

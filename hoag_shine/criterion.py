@@ -41,8 +41,9 @@ class HeldOutCriterion:
     Its hypergradient is the sum of the splits' hypergradients. The splits
     are evaluated through joblib following scikit-learn's ``n_jobs``
     convention; the workers, the split data shipped to them and the
-    warm-start states they keep are set up at the first evaluation and
-    released by :meth:`close` (or on leaving a ``with`` block).
+    warm-start states they keep are set up at the first evaluation heavy
+    enough to pay for them and released by :meth:`close` (or on leaving a
+    ``with`` block).
 
     Parameters
     ----------
@@ -67,7 +68,9 @@ class HeldOutCriterion:
         process, on the threading backend in its threads, on process
         backends (loky) in workers that read the splits from a temporary
         folder written once, and on Dask's distributed scheduler where the
-        splits were scattered once.
+        splits were scattered once. The workers are set up at the
+        evaluation that follows the first one whose splits took 0.25 s or
+        more in this process; lighter splits never leave it.
     initial_matrix : str or callable, default="auto"
         Initial matrix of the inner L-BFGS two-loop recursion, see
         :func:`get_initial_matrix`.
@@ -77,12 +80,15 @@ class HeldOutCriterion:
     Notes
     -----
     The states returned by :meth:`initial_state` and :meth:`evaluate` are
-    :class:`FoldState` objects when the splits run in this process, and
+    :class:`FoldState` objects when the splits ran in this process, and
     small handles otherwise (a file of the temporary folder, a Dask future)
     whose state stays next to the workers; each handle keeps its state alive
     while it is referenced, so an evaluation can be repeated from any state
-    still held. :meth:`close` releases them all: states obtained before it
-    must not be evaluated after it.
+    still held. Which of the two an evaluation returns depends on where its
+    round ran, a choice made from the time of the previous rounds (see the
+    user guide's page on parallel folds); either kind is accepted by every
+    later evaluation. :meth:`close` releases them all: states obtained
+    before it must not be evaluated after it.
 
     Examples
     --------
@@ -209,9 +215,10 @@ class HeldOutCriterion:
         grad : ndarray of shape (n_hyper,)
             Summed hypergradient.
         results : list of HypergradientResult
-            One per split. When the splits run in other processes, their
-            ``inner`` lacks the L-BFGS ``memory`` and ``inverse_hessian``,
-            which stay with the workers; every other field is complete.
+            One per split. When the splits may run on workers (``n_jobs``
+            other than one and several splits), their ``inner`` lacks the
+            L-BFGS ``memory`` and ``inverse_hessian``, which stay with the
+            states, wherever a split ran; every other field is complete.
         new_states : list of FoldState or state handles
             States to warm-start the next evaluation from.
         """

@@ -33,6 +33,8 @@ REFIT_LBFGS_TOL = 1e-4
 POLISH_STEP = 1e-11
 #: most Newton steps after an L-BFGS solve, and CG iterations per step
 POLISH_STEPS, POLISH_CG_ITER = 30, 200
+#: relative rounding of an objective value, on the scale of the objective at w = 0
+ROUNDING = 1e-12
 #: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
 #: any useful strength, and the bound keeps every product with w finite
 MAX_ABS_BOUND = 100.0
@@ -106,8 +108,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         Number of joblib workers evaluating the folds in parallel; None
         defers to the active :func:`joblib.parallel_config` (one worker
         outside any), whose backend -- threading, loky, Dask, ... -- runs
-        the folds. The workers and the fold data are set up once per fit
-        and released at its end.
+        the folds. The workers and the fold data are set up once per fit,
+        after the first outer iteration whose folds took 0.25 s or more in
+        this process (lighter folds never leave it), and released at its
+        end.
     refit : bool, default=True
         Refit on all of ``X`` at the chosen strengths. Otherwise ``coef_`` is
         the inner solution of the split (averaged over folds with ``cv``).
@@ -425,7 +429,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         problem), L-BFGS goes on to it and Newton steps follow again.
         """
         fun = problem.fun_and_grad(log_alpha)
-        g0 = np.linalg.norm(fun(np.zeros(problem.n_coef))[1])
+        f0, g0 = fun(np.zeros(problem.n_coef))
+        g0 = np.linalg.norm(g0)
         w = w0
         for tol in (REFIT_LBFGS_TOL, REFIT_TOL):
             with warnings.catch_warnings():
@@ -433,7 +438,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                 warnings.simplefilter("ignore", InnerConvergenceWarning)
                 w = minimize_lbfgs(fun, w, memory_size=10, tol=tol * g0,
                                    max_iter=self.inner_max_iter).x
-            w, g_norm = _newton_polish(problem, fun, w, log_alpha, g0)
+            w, g_norm = _newton_polish(problem, fun, w, log_alpha, f0, g0)
             if g_norm <= REFIT_TOL * g0:
                 return w
         warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
@@ -532,20 +537,23 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         return self.classes_[(z > 0).astype(int)]
 
 
-def _newton_polish(problem, fun, w, log_alpha, g0):
+def _newton_polish(problem, fun, w, log_alpha, f0, g0):
     """Newton steps (CG on the Hessian, backtracking) from ``w`` until the next is negligible.
 
     A Newton step is the distance to the solution to first order, whatever
     the conditioning, whereas a small gradient says little when the
     Hessian's smallest eigenvalue is tiny (strengths near the lower bound
     on nearly separable data). The steps stop once the next one, predicted
-    from the last by the ratio of the gradient norms, would move ``w`` by
-    at most ``POLISH_STEP`` times its norm, after ``POLISH_STEPS``, or when
-    a step no longer makes progress (rounding). Returns the last point and
+    from the last full step by the ratio of the gradient norms, would move
+    ``w`` by at most ``POLISH_STEP`` times its norm, after ``POLISH_STEPS``,
+    or when a step no longer makes progress. ``f0`` and ``g0`` are the
+    objective and the gradient norm at ``w = 0``, the scales of the
+    objective's rounding and of the gradient. Returns the last point and
     its gradient norm.
     """
     f, g = fun(w)
     g_norm = np.linalg.norm(g)
+    rounding = ROUNDING * max(abs(f0), abs(f))
     for _ in range(POLISH_STEPS):
         if g_norm == 0:
             break
@@ -559,17 +567,19 @@ def _newton_polish(problem, fun, w, log_alpha, g0):
         for t in 0.5 ** np.arange(12):
             f_t, g_t = fun(w + t * d)
             # near the solution the predicted decrease falls below the
-            # rounding of f (a sum of terms much larger than it on nearly
-            # separable data): a full step that halves the gradient norm is
-            # then taken, a merit that also converges on a strictly convex h
-            if f_t <= f + 1e-4 * t * slope or (t == 1 and np.linalg.norm(g_t) <= 0.5 * g_norm):
+            # rounding of f, a sum of terms much larger than it on nearly
+            # separable data: a full step that halves the gradient norm is
+            # then taken when f rose by no more than that rounding
+            if f_t <= f + 1e-4 * t * slope or (
+                    t == 1 and f_t - f <= rounding and np.linalg.norm(g_t) <= 0.5 * g_norm):
                 break
         else:
             break
         w, f, g = w + t * d, f_t, g_t
-        # the next step, H^{-1} g, scaled from this one by the gradient's decrease
         g_norm, previous = np.linalg.norm(g), g_norm
-        if t * np.linalg.norm(d) * g_norm / previous <= POLISH_STEP * np.linalg.norm(w):
+        # the next step, H^{-1} g, scaled from this full one by the
+        # gradient's decrease (a shortened step predicts nothing)
+        if t == 1 and np.linalg.norm(d) * g_norm / previous <= POLISH_STEP * np.linalg.norm(w):
             break
     return w, g_norm
 

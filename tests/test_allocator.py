@@ -4,6 +4,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -22,19 +23,29 @@ DEFAULT = GLIBC_DEFAULT_THRESHOLD
     ({"MALLOC_TOP_PAD_": "0"}, {"trim": DEFAULT, "mmap": DEFAULT}),
     ({"GLIBC_TUNABLES": "glibc.malloc.check=3:glibc.malloc.trim_threshold=4096"},
      {"trim": 4096, "mmap": DEFAULT}),
+    ({"MALLOC_TRIM_THRESHOLD_": "010"}, {"trim": 8, "mmap": DEFAULT}),  # strtoul, base 0
+    # values that cannot be restored exactly, or that glibc itself would not take
     ({"MALLOC_TRIM_THRESHOLD_": "lots"}, None),
+    ({"MALLOC_TRIM_THRESHOLD_": ""}, None),
+    ({"MALLOC_TRIM_THRESHOLD_": "1_000"}, None),
+    ({"MALLOC_TRIM_THRESHOLD_": str(2 ** 32)}, None),
+    ({"MALLOC_MMAP_THRESHOLD_": str(2 ** 30)}, None),  # above glibc's largest: ignored
+    ({"MALLOC_MMAP_THRESHOLD_": str(2 ** 30), "MALLOC_TRIM_THRESHOLD_": "65536"},
+     {"trim": 65536, "mmap": DEFAULT}),
+    ({"GLIBC_TUNABLES": "glibc.malloc.check=3,glibc.malloc.trim_threshold=4096"}, None),
 ])
 def test_static_thresholds_read_from_the_startup_environment(environ, expected):
     assert static_thresholds(environ) == expected
 
 
 class _FakeLibc:
-    def __init__(self):
+    def __init__(self, refuse=()):
         self.calls = []
+        self.refuse = refuse
 
     def mallopt(self, parameter, value):
         self.calls.append(("mallopt", parameter, value))
-        return 1
+        return int(parameter not in self.refuse)
 
     def malloc_trim(self, pad):
         self.calls.append(("malloc_trim", pad))
@@ -107,3 +118,35 @@ def test_arrays_reuse_the_heap_in_a_process_started_like_a_dask_worker():
     outside, inside, after = json.loads(out)
     assert outside > 100 * 200 and after > 100 * 200
     assert inside < 100 * 20
+
+
+def test_a_refused_setting_is_not_restored(fake_libc, monkeypatch):
+    """mallopt says 0 for a value it refuses: that threshold was not changed."""
+    monkeypatch.setattr(_allocator, "_startup_environ",
+                        lambda: {"MALLOC_TRIM_THRESHOLD_": "65536"})
+    fake_libc.refuse = (M_MMAP_THRESHOLD,)
+    with reusing_heap():
+        pass
+    assert fake_libc.calls[2:] == [("mallopt", M_TRIM_THRESHOLD, 65536), ("malloc_trim", 0)]
+
+
+def test_concurrent_blocks_share_one_setting(fake_libc, monkeypatch):
+    """Threads of one worker: raised by the first block in, restored by the last one out."""
+    monkeypatch.setattr(_allocator, "_startup_environ",
+                        lambda: {"MALLOC_TRIM_THRESHOLD_": "65536"})
+    inside, leave = threading.Barrier(4), threading.Event()
+
+    def block():
+        with reusing_heap():
+            inside.wait(timeout=30)
+            leave.wait(timeout=30)
+
+    threads = [threading.Thread(target=block) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    inside.wait(timeout=30)
+    assert len(fake_libc.calls) == 2  # raised once, not yet restored
+    leave.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(fake_libc.calls) == 5 and fake_libc.calls[-1] == ("malloc_trim", 0)

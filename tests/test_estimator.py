@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
-from hoag_shine import HyperOptimizer, hypergradient
+from hoag_shine import HyperOptimizer, _parallel, hypergradient
 from hoag_shine.outer import STOP_MESSAGES
 
 DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -120,10 +120,18 @@ def test_cv_hypergradient_is_sum_over_folds():
                                rtol=1e-9)
 
 
-def test_cv_parallel_equals_sequential():
+def test_cv_parallel_equals_sequential(monkeypatch):
+    # folds this small never leave the parent unless every round is heavy enough
+    monkeypatch.setattr(_parallel, "REMOTE_MIN_SECONDS", 0.0)
+    started = []
+    start_workers = _parallel.start_workers
+    monkeypatch.setattr(_parallel, "start_workers",
+                        lambda *args: started.append(1) or start_workers(*args))
     X, y = _toy(1)
     a = HyperOptimizer("cg", cv=3, max_iter=5).fit(X, y)
+    assert not started
     b = HyperOptimizer("cg", cv=3, max_iter=5, n_jobs=2).fit(X, y)
+    assert started == [1]
     np.testing.assert_allclose(a.log_alpha_, b.log_alpha_, rtol=1e-12)
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-12)
 

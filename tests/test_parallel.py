@@ -220,7 +220,8 @@ def test_switching_between_parent_and_workers(backend, monkeypatch, request):
     calls = []
 
     def alternate(self):
-        calls.append(len(calls) % 2 == 1)
+        # workers, parent, parent, workers, ...: two parent rounds in a row too
+        calls.append(len(calls) % 3 > 0)
         return calls[-1]
 
     monkeypatch.setattr(_parallel.SplitRunner, "_in_parent", alternate)
@@ -245,6 +246,10 @@ def test_parent_stands_in_when_the_workers_were_slower(monkeypatch):
             assert all(isinstance(s, _parallel.StateFile) for s in states)
             # as measured after a round of 1 s for 0.1 s of work
             crit._runner._seconds.update(workers=1.0, parent=0.1)
+        # a round 1.5 times as long as the work is not enough to leave the workers
+        crit._runner._seconds.update(workers=1.5, parent=1.0)
+        assert not crit._runner._in_parent()
+        crit._runner._seconds.update(workers=1.0, parent=0.1)
         loss, grad, results, states = crit.evaluate(np.array(lams[2]), 1e-6, states)
         assert all(type(s).__name__ == "FoldState" for s in states)
         assert all("memory" not in r.inner for r in results)

@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.model_selection import LeaveOneGroupOut
 
-from hoag_shine import (HyperOptimizer, InnerProblem, LBFGSMemory, get_method, hoag,
-                        hypergradient, minimize_lbfgs)
+from hoag_shine import (HyperOptimizer, InnerConvergenceWarning, InnerProblem, LBFGSMemory,
+                        get_method, hoag, hypergradient, minimize_lbfgs)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,8 @@ def test_refit_is_polished_on_nearly_separable_data():
     groups = np.repeat([0, 1, 2], [weights.sum(), 15, 15])
     X, y = np.vstack([X.repeat(weights, axis=0), X, X]), np.r_[y.repeat(weights), y, y]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # the answer is at the bound, and the fit says so
+        warnings.simplefilter("error", InnerConvergenceWarning)  # but the refit converges
         clf = HyperOptimizer(cv=list(LeaveOneGroupOut().split(X, y, groups)),
                              random_state=0).fit(X, y)
     problem = InnerProblem.from_data(X, np.searchsorted(clf.classes_, y), None, True,
