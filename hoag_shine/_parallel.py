@@ -32,6 +32,8 @@ Handles returned in place of states (file handles, futures) keep their
 state alive while the caller references them; :meth:`SplitRunner.close`
 releases every one of them together with the workers and the shipped data.
 """
+import contextlib
+import copy
 import dataclasses
 import math
 import os
@@ -496,6 +498,16 @@ def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, f
 class DaskWorkers(_Workers):
     """Splits scattered to a Dask cluster, states kept there as futures.
 
+    Each split is scattered once and copied where it landed: the arrays of
+    scattered data come out of the received message, not always aligned
+    as numpy allocates them, and numpy's and BLAS's kernels then round
+    differently (results drifted by 1e-8 from the sequential fit's) and
+    run slower. A split's tasks are asked to run on the worker that holds
+    it, where its state stays; the scheduler may run them elsewhere if that
+    worker leaves. From inside a Dask task (a fit within a Dask-backed
+    search), the blocking calls leave the worker's thread pool
+    (``secede``/``rejoin``), so that the splits' tasks can run meanwhile.
+
     Parameters
     ----------
     folds : list of (InnerProblem, LinearLoss)
@@ -508,11 +520,21 @@ class DaskWorkers(_Workers):
 
     def __init__(self, folds, evaluate_fold, client):
         self.client = client
-        self.fold_futures = client.scatter(list(folds), hash=False)
         self._issued = weakref.WeakValueDictionary()
+        self.fold_futures = []
         stack = ExitStack()
         stack.callback(_release, self.fold_futures, self._issued)
         super().__init__(folds, evaluate_fold, stack)
+        scattered = client.scatter(list(folds), hash=False)
+        self.fold_futures.extend(client.submit(_own_arrays, fold, pure=False)
+                                 for fold in scattered)
+        from distributed import wait
+
+        with _outside_worker_slot():
+            wait(self.fold_futures)
+        holders = client.who_has(self.fold_futures)
+        # where each copy was made: its split's tasks are sent there
+        self.fold_placement = [_placement(holders.get(fold.key)) for fold in self.fold_futures]
 
     def fetch(self, states):
         """The states themselves, gathered in one call where they are futures.
@@ -525,9 +547,14 @@ class DaskWorkers(_Workers):
         Returns
         -------
         list of FoldState
-            The states.
+            The states (gathered ones copied, for aligned arrays).
         """
-        return self.client.gather(list(states))
+        from distributed import Future
+
+        with _outside_worker_slot():
+            gathered = self.client.gather(list(states))
+        return [_own_arrays(state) if isinstance(handle, Future) else state
+                for handle, state in zip(states, gathered)]
 
     def lighten_handles(self, states):
         """Each state future replaced by the future of its memory-free state (on its worker)."""
@@ -547,16 +574,14 @@ class DaskWorkers(_Workers):
         """Futures of the states, states the parent holds scattered next to their split."""
         from distributed import Future
 
-        if all(isinstance(state, Future) for state in states):
-            return list(states)
-        holders = self.client.who_has(self.fold_futures)
         stored = []
-        for fold, state in zip(self.fold_futures, states):
+        for placement, state in zip(self.fold_placement, states):
             if not isinstance(state, Future):
                 # in the task's arguments, a state with its memory would make
                 # a large graph; scattered, it is moved once, where it is used
-                state = self.client.scatter(state, workers=list(holders[fold.key]),
-                                            hash=False)
+                scattered = self.client.scatter(state, workers=placement.get("workers"),
+                                                hash=False)
+                state = self.client.submit(_own_arrays, scattered, pure=False, **placement)
                 self._issued[state.key] = state
             stored.append(state)
         return stored
@@ -582,14 +607,52 @@ class DaskWorkers(_Workers):
         """
         submit = self.client.submit
         stored = self._stored(states)
-        pairs = [submit(self.evaluate_fold, fold, state, log_alpha, eps, options, pure=False)
-                 for fold, state in zip(self.fold_futures, stored)]
+        pairs = [submit(self.evaluate_fold, fold, state, log_alpha, eps, options,
+                        pure=False, **placement)
+                 for fold, state, placement in zip(self.fold_futures, stored,
+                                                   self.fold_placement)]
         lights = [submit(_slim_first, pair, pure=False) for pair in pairs]
         new_states = [submit(_second, pair, pure=False) for pair in pairs]
-        for future in new_states:
+        for future in pairs + lights + new_states:
             self._issued[future.key] = future
-        results = self.client.gather(lights)
+        try:
+            with _outside_worker_slot():
+                results = self.client.gather(lights)
+        except BaseException:
+            # the error, kept by the client with these futures, holds this
+            # frame: without its references to them, nothing keeps them alive
+            self.client.cancel(pairs + lights + new_states)
+            stored = pairs = lights = new_states = None
+            raise
         return list(zip(results, new_states))
+
+
+@contextlib.contextmanager
+def _outside_worker_slot():
+    """Inside a Dask task, leave the worker's thread pool while blocking on the cluster."""
+    try:
+        from distributed import get_worker, rejoin, secede
+        get_worker()
+    except (ImportError, ValueError):
+        yield
+        return
+    secede()
+    try:
+        yield
+    finally:
+        rejoin()
+
+
+def _placement(workers):
+    """``submit`` keywords asking for ``workers`` while allowing others (none if unknown)."""
+    if not workers:
+        return {}
+    return {"workers": list(workers), "allow_other_workers": True}
+
+
+def _own_arrays(obj):
+    """A deep copy of ``obj``: arrays allocated (and aligned) by numpy in this process."""
+    return copy.deepcopy(obj)
 
 
 def _slim_first(pair):
@@ -601,7 +664,7 @@ def _second(pair):
 
 
 def _release(fold_futures, issued):
-    """Release the scattered splits and every state future still referenced."""
+    """Release the scattered splits and every future still referenced."""
     for future in list(fold_futures) + list(issued.values()):
         future.release()
 

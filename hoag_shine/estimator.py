@@ -23,16 +23,13 @@ from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .methods import METHODS, HypergradientMethod, conjugate_gradient, get_method
 from .outer import TOLERANCE_SCHEDULES, hoag
 
-#: relative gradient norm the final refit must reach
+#: relative tolerance of the final refit's L-BFGS solve
 REFIT_TOL = 1e-8
-#: relative tolerance of the refit's first L-BFGS solve: it only brings w
-#: where Newton steps converge fast; L-BFGS crawls beyond it on
-#: ill-conditioned problems
-REFIT_LBFGS_TOL = 1e-4
-#: the Newton steps that follow it stop when the next would be this small relative to ||w||
-POLISH_STEP = 1e-11
-#: most Newton steps after an L-BFGS solve, and CG iterations per step
-POLISH_STEPS, POLISH_CG_ITER = 30, 200
+#: the Newton steps that follow it stop when the gradient is below POLISH_TOL
+#: (relative) and the next step would be below POLISH_STEP relative to ||w||
+POLISH_TOL, POLISH_STEP = 1e-13, 1e-11
+#: most Newton steps after the L-BFGS refit, and CG iterations per step
+POLISH_STEPS, POLISH_CG_ITER = 8, 200
 #: relative rounding of an objective value, on the scale of the objective at w = 0
 ROUNDING = 1e-12
 #: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
@@ -419,31 +416,25 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     def _refit(self, problem, w0, log_alpha):
         """Solve on all the data: L-BFGS, then Newton steps until they are negligible.
 
-        L-BFGS brings ``w`` to a relative gradient of ``REFIT_LBFGS_TOL``
-        quickly but crawls beyond it on ill-conditioned problems (tiny
-        strengths on separable data); Newton steps, their systems solved by
-        CG, then converge fast and make the model independent of the
-        starting point to a relative ``POLISH_STEP`` (so that, for instance,
-        integer sample weights and repeated rows give the same model). When
-        they stop short of ``REFIT_TOL`` (CG capped on a very ill-conditioned
-        problem), L-BFGS goes on to it and Newton steps follow again.
+        L-BFGS reaches ``REFIT_TOL`` quickly but crawls beyond it on
+        ill-conditioned problems (tiny strengths on separable data); a few
+        Newton steps, their systems solved by CG, then make the model
+        independent of the starting point (so that, for instance, integer
+        sample weights and repeated rows give the same model).
         """
         fun = problem.fun_and_grad(log_alpha)
         f0, g0 = fun(np.zeros(problem.n_coef))
         g0 = np.linalg.norm(g0)
-        w = w0
-        for tol in (REFIT_LBFGS_TOL, REFIT_TOL):
-            with warnings.catch_warnings():
-                # the Newton steps below finish what L-BFGS may leave short
-                warnings.simplefilter("ignore", InnerConvergenceWarning)
-                w = minimize_lbfgs(fun, w, memory_size=10, tol=tol * g0,
-                                   max_iter=self.inner_max_iter).x
-            w, g_norm = _newton_polish(problem, fun, w, log_alpha, f0, g0)
-            if g_norm <= REFIT_TOL * g0:
-                return w
-        warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
-                      f"{REFIT_TOL * g0:.3e}; raise inner_max_iter",
-                      InnerConvergenceWarning, stacklevel=4)
+        with warnings.catch_warnings():
+            # the Newton steps below finish what L-BFGS may leave short
+            warnings.simplefilter("ignore", InnerConvergenceWarning)
+            w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0,
+                               max_iter=self.inner_max_iter).x
+        w, g_norm = _newton_polish(problem, fun, w, log_alpha, f0, g0)
+        if not g_norm <= REFIT_TOL * g0:
+            warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
+                          f"{REFIT_TOL * g0:.3e}; raise inner_max_iter",
+                          InnerConvergenceWarning, stacklevel=4)
         return w
 
     # -- prediction --------------------------------------------------------
@@ -540,46 +531,48 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 def _newton_polish(problem, fun, w, log_alpha, f0, g0):
     """Newton steps (CG on the Hessian, backtracking) from ``w`` until the next is negligible.
 
-    A Newton step is the distance to the solution to first order, whatever
-    the conditioning, whereas a small gradient says little when the
-    Hessian's smallest eigenvalue is tiny (strengths near the lower bound
-    on nearly separable data). The steps stop once the next one, predicted
-    from the last full step by the ratio of the gradient norms, would move
-    ``w`` by at most ``POLISH_STEP`` times its norm, after ``POLISH_STEPS``,
-    or when a step no longer makes progress. ``f0`` and ``g0`` are the
-    objective and the gradient norm at ``w = 0``, the scales of the
-    objective's rounding and of the gradient. Returns the last point and
-    its gradient norm.
+    The steps stop once the gradient norm is below ``POLISH_TOL * g0`` and
+    the next step, predicted from the last full one by the ratio of the
+    gradient norms, would move ``w`` by at most ``POLISH_STEP`` times its
+    norm: a small gradient says little when the Hessian's smallest
+    eigenvalue is tiny (strengths near the lower bound on nearly separable
+    data), and a small inexact step little when the features' scales differ
+    by orders of magnitude (CG may not have reached the directions of small
+    curvature). They also stop after ``POLISH_STEPS``, or when a step no
+    longer makes progress. ``f0`` and ``g0`` are the objective and the
+    gradient norm at ``w = 0``, the scales of the objective's rounding and
+    of the gradient. Returns the last point and its gradient norm.
     """
     f, g = fun(w)
     g_norm = np.linalg.norm(g)
+    tol = POLISH_TOL * g0
     rounding = ROUNDING * max(abs(f0), abs(f))
     for _ in range(POLISH_STEPS):
         if g_norm == 0:
             break
-        # forcing term sqrt(relative gradient): superlinear convergence
         d, _ = conjugate_gradient(problem.hessian_operator(w, log_alpha), -g,
-                                  tol=min(0.1, np.sqrt(g_norm / g0)),
+                                  tol=min(0.1, np.sqrt(g_norm / tol) * 1e-6),
                                   max_iter=POLISH_CG_ITER)
         slope = np.dot(g, d)
         if not (np.all(np.isfinite(d)) and slope < 0):
             break
+        # near the solution the predicted decrease falls below the rounding
+        # of f, a sum of terms much larger than it on nearly separable data:
+        # a full step that decreases the gradient norm is then taken when f
+        # rose by no more than that rounding
+        at_rounding = -slope <= rounding
         for t in 0.5 ** np.arange(12):
             f_t, g_t = fun(w + t * d)
-            # near the solution the predicted decrease falls below the
-            # rounding of f, a sum of terms much larger than it on nearly
-            # separable data: a full step that halves the gradient norm is
-            # then taken when f rose by no more than that rounding
             if f_t <= f + 1e-4 * t * slope or (
-                    t == 1 and f_t - f <= rounding and np.linalg.norm(g_t) <= 0.5 * g_norm):
+                    at_rounding and t == 1 and f_t - f <= rounding
+                    and np.linalg.norm(g_t) < g_norm):
                 break
         else:
             break
         w, f, g = w + t * d, f_t, g_t
         g_norm, previous = np.linalg.norm(g), g_norm
-        # the next step, H^{-1} g, scaled from this full one by the
-        # gradient's decrease (a shortened step predicts nothing)
-        if t == 1 and np.linalg.norm(d) * g_norm / previous <= POLISH_STEP * np.linalg.norm(w):
+        if (g_norm <= tol and t == 1
+                and np.linalg.norm(d) * g_norm / previous <= POLISH_STEP * np.linalg.norm(w)):
             break
     return w, g_norm
 

@@ -360,6 +360,54 @@ def test_dask_equals_sequential(dask_client, sparse_X, on_workers):
     assert _n_scheduler_tasks(dask_client) == 0
 
 
+def test_dask_splits_compute_like_the_parent(dask_client, on_workers):
+    """Long vectors: scattered arrays, not aligned as numpy allocates them, rounded otherwise."""
+    X, y = make_classification(1500, 300, n_informative=30, flip_y=0.05, random_state=0)
+    a = _fit(X, y, "shine")
+    with parallel_config(backend="dask"):
+        b = _fit(X, y, "shine")
+    _assert_same_fit(a, b)
+
+
+class _FailingShine(Shine):
+    """SHINE whose backward pass fails (on the workers, with ``on_workers``)."""
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        raise ArithmeticError("backward pass failed")
+
+
+def test_a_split_failing_on_a_dask_worker_leaves_nothing(dask_client, on_workers):
+    X, y = _data(seed=8)
+    for _ in range(2):
+        with parallel_config(backend="dask"), pytest.raises(ArithmeticError, match="backward"):
+            _fit(X, y, _FailingShine())
+    assert _n_scheduler_tasks(dask_client) == 0
+
+
+def _fit_with_workers(X, y):
+    """Run in a Dask task: a fit whose splits go to the same cluster's workers."""
+    from hoag_shine import _parallel as task_parallel  # this worker's copy of the module
+
+    task_parallel.REMOTE_MIN_SECONDS = 0.0
+    try:
+        with parallel_config(backend="dask"):
+            clf = _fit(X, y, "shine")
+        return clf.log_alpha_, clf.coef_
+    finally:
+        task_parallel.REMOTE_MIN_SECONDS = _parallel.REMOTE_MIN_SECONDS
+
+
+def test_fit_inside_a_dask_task_does_not_wait_for_its_own_slot(dask_client):
+    """A fit in a Dask-backed search: its splits' tasks need the slot its own task holds."""
+    X, y = _data(seed=9)
+    reference = _fit(X, y, "shine")
+    # one worker thread each: the task must leave its slot while it waits
+    log_alpha, coef = dask_client.submit(_fit_with_workers, X, y, pure=False).result(timeout=120)
+    np.testing.assert_allclose(log_alpha, reference.log_alpha_, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(coef, reference.coef_, rtol=RTOL, atol=1e-14)
+    assert _n_scheduler_tasks(dask_client) == 0
+
+
 def test_dask_states_are_futures_on_the_workers(dask_client, on_workers):
     distributed = pytest.importorskip("distributed")
     X, y = _data(seed=4)
