@@ -19,6 +19,7 @@ process whose thresholds adapt is left alone: setting a threshold would stop
 the adaptation for good.
 """
 import ctypes
+import functools
 import re
 import threading
 from contextlib import contextmanager
@@ -141,12 +142,24 @@ def reusing_heap():
                 _active["restore"] = None
 
 
-def _raise_thresholds():
-    """Raise both thresholds if they are static; return the function restoring them."""
+@functools.lru_cache(maxsize=1)
+def _static_setting():
+    """``(thresholds, libc)`` when this process's thresholds are static, else None.
+
+    Read once per process: its start-up environment does not change (a
+    forked child shares its parent's, and its allocator state).
+    """
     thresholds = static_thresholds(_startup_environ())
     libc = _glibc() if thresholds is not None else None
-    if libc is None:
+    return None if libc is None else (thresholds, libc)
+
+
+def _raise_thresholds():
+    """Raise both thresholds if they are static; return the function restoring them."""
+    setting = _static_setting()
+    if setting is None:
         return None
+    thresholds, libc = setting
     raised = [(parameter, thresholds[name])
               for parameter, name, value in (
                   (M_MMAP_THRESHOLD, "mmap", BLOCK_MMAP_THRESHOLD),

@@ -32,7 +32,6 @@ Handles returned in place of states (file handles, futures) keep their
 state alive while the caller references them; :meth:`SplitRunner.close`
 releases every one of them together with the workers and the shipped data.
 """
-import contextlib
 import copy
 import dataclasses
 import math
@@ -43,7 +42,7 @@ import socket
 import tempfile
 import uuid
 import weakref
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from time import perf_counter
 
 import joblib
@@ -627,7 +626,7 @@ class DaskWorkers(_Workers):
         return list(zip(results, new_states))
 
 
-@contextlib.contextmanager
+@contextmanager
 def _outside_worker_slot():
     """Inside a Dask task, leave the worker's thread pool while blocking on the cluster."""
     try:

@@ -192,38 +192,22 @@ class LBFGSMemory:
             between the two loops.
         """
         V = np.asarray(V, dtype=float)
-        if V.ndim == 1:
-            return self._apply_vector(V)
         Q = V.reshape(V.shape[0], -1).copy()
+        # one temporary for every pair's update: this is the solver's hot
+        # loop, and fresh arrays cost page faults where the allocator returns
+        # freed memory to the system
+        product = np.empty_like(Q)
         coefs = []
         for s, y, rho in reversed(self._pairs):
             a = rho * (s @ Q)
-            Q -= np.outer(y, a)
+            Q -= np.multiply(y[:, None], a, out=product)
             coefs.append(a)
         h0 = np.asarray(self.initial.diagonal(self))
         Q *= h0[:, None] if h0.ndim else h0
         for (s, y, rho), a in zip(self._pairs, reversed(coefs)):
             b = rho * (y @ Q)
-            Q += np.outer(s, a - b)
+            Q += np.multiply(s[:, None], a - b, out=product)
         return Q.reshape(V.shape)
-
-    def _apply_vector(self, v):
-        # the same recursion on one vector, updated in place through one
-        # temporary: no new array of length n per pair (this is the solver's
-        # hot loop, and fresh arrays cost page faults where the allocator
-        # returns freed memory to the system); plain numpy, not BLAS axpy,
-        # whose threads stall each other on a loaded machine
-        q = np.array(v, dtype=float)
-        product = np.empty_like(q)
-        coefs = []
-        for s, y, rho in reversed(self._pairs):
-            a = rho * np.dot(s, q)
-            q -= np.multiply(y, a, out=product)
-            coefs.append(a)
-        q *= self.initial.diagonal(self)
-        for (s, y, rho), a in zip(self._pairs, reversed(coefs)):
-            q += np.multiply(s, a - rho * np.dot(y, q), out=product)
-        return q
 
     def as_operator(self, n=None):
         """The current estimate as an :class:`InverseHessianOperator`.

@@ -38,6 +38,14 @@ def test_static_thresholds_read_from_the_startup_environment(environ, expected):
     assert static_thresholds(environ) == expected
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_setting():
+    """Each test reads the (patched) start-up environment anew."""
+    _allocator._static_setting.cache_clear()
+    yield
+    _allocator._static_setting.cache_clear()
+
+
 class _FakeLibc:
     def __init__(self, refuse=()):
         self.calls = []
