@@ -5,8 +5,8 @@ whose pages fault in on first touch and go back to the system on ``free``.
 By default the threshold adapts: after an array of 1 MB is freed, arrays of
 that size come from the heap and are reused. Setting any of
 ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_``,
-``MALLOC_MMAP_MAX_`` (or their ``GLIBC_TUNABLES`` spellings) when a process
-starts fixes it at 128 KiB. Dask's nanny starts its workers with
+``MALLOC_MMAP_MAX_`` (or their ``GLIBC_TUNABLES`` spellings, which this
+module leaves alone) when a process starts fixes it at 128 KiB. Dask's nanny starts its workers with
 ``MALLOC_TRIM_THRESHOLD_=65536``: there, every vector of more than 16,384
 floats is a new mapping, and an evaluation of a 20 newsgroups split (130,107
 coefficients, a few hundred such vectors per inner iteration) took 2.5 times
@@ -42,9 +42,9 @@ C_INT_MAX = 2 ** 31 - 1
 #: variables whose presence at start-up fixes the thresholds, and what they set
 STATIC_VARIABLES = {"MALLOC_TRIM_THRESHOLD_": "trim", "MALLOC_MMAP_THRESHOLD_": "mmap",
                     "MALLOC_TOP_PAD_": None, "MALLOC_MMAP_MAX_": None}
-STATIC_TUNABLES = {"glibc.malloc.trim_threshold": "trim",
-                   "glibc.malloc.mmap_threshold": "mmap",
-                   "glibc.malloc.top_pad": None, "glibc.malloc.mmap_max": None}
+#: their GLIBC_TUNABLES spellings
+STATIC_TUNABLES = ("glibc.malloc.trim_threshold", "glibc.malloc.mmap_threshold",
+                   "glibc.malloc.top_pad", "glibc.malloc.mmap_max")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 
 _lock = threading.Lock()
@@ -74,26 +74,27 @@ def static_thresholds(environ):
         ``{"trim": bytes, "mmap": bytes}`` when the environment fixes
         glibc's thresholds (values it does not name are glibc's defaults),
         None when they adapt, and None too when a value is one this module
-        could not restore exactly (not a number, or beyond a C int), so
-        that such a process is left alone.
+        could not restore exactly (not a number, beyond a C int, or set
+        through ``GLIBC_TUNABLES``), so that such a process is left alone.
     """
+    # glibc cuts GLIBC_TUNABLES at its colons in the start-up environment
+    # while it reads it (later tunables show up as entries of their own):
+    # thresholds set there cannot be read back, and are left alone
+    tunables = environ.get("GLIBC_TUNABLES", "").split(":") + list(environ)
+    if any(item.partition("=")[0] in STATIC_TUNABLES for item in tunables):
+        return None
     settings = {name: environ[name] for name in STATIC_VARIABLES if name in environ}
-    for item in environ.get("GLIBC_TUNABLES", "").split(":"):
-        name, _, value = item.partition("=")
-        if name in STATIC_TUNABLES:
-            settings[name] = value
-    names = {**STATIC_VARIABLES, **STATIC_TUNABLES}
     thresholds = {"trim": GLIBC_DEFAULT_THRESHOLD, "mmap": GLIBC_DEFAULT_THRESHOLD}
     fixed = False
     for name, value in settings.items():
         size = _parse_size(value)
         if size is None or size > C_INT_MAX:
             return None
-        if names[name] == "mmap" and size > GLIBC_MAX_MMAP_THRESHOLD:
+        if STATIC_VARIABLES[name] == "mmap" and size > GLIBC_MAX_MMAP_THRESHOLD:
             continue  # glibc ignores it: the threshold still adapts
         fixed = True
-        if names[name] is not None:
-            thresholds[names[name]] = size
+        if STATIC_VARIABLES[name] is not None:
+            thresholds[STATIC_VARIABLES[name]] = size
     return thresholds if fixed else None
 
 

@@ -21,8 +21,12 @@ DEFAULT = GLIBC_DEFAULT_THRESHOLD
     ({"MALLOC_TRIM_THRESHOLD_": "65536"}, {"trim": 65536, "mmap": DEFAULT}),
     ({"MALLOC_MMAP_THRESHOLD_": "0x100000"}, {"trim": DEFAULT, "mmap": 1048576}),
     ({"MALLOC_TOP_PAD_": "0"}, {"trim": DEFAULT, "mmap": DEFAULT}),
-    ({"GLIBC_TUNABLES": "glibc.malloc.check=3:glibc.malloc.trim_threshold=4096"},
-     {"trim": 4096, "mmap": DEFAULT}),
+    # tunables: glibc cuts the variable at its colons while it reads it
+    ({"GLIBC_TUNABLES": "glibc.malloc.check=3:glibc.malloc.trim_threshold=4096"}, None),
+    ({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=262144",
+      "glibc.malloc.trim_threshold": "1048576"}, None),
+    ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=1", "MALLOC_TRIM_THRESHOLD_": "65536"},
+     {"trim": 65536, "mmap": DEFAULT}),
     ({"MALLOC_TRIM_THRESHOLD_": "010"}, {"trim": 8, "mmap": DEFAULT}),  # strtoul, base 0
     # values that cannot be restored exactly, or that glibc itself would not take
     ({"MALLOC_TRIM_THRESHOLD_": "lots"}, None),
@@ -158,3 +162,35 @@ def test_concurrent_blocks_share_one_setting(fake_libc, monkeypatch):
     for thread in threads:
         thread.join(timeout=30)
     assert len(fake_libc.calls) == 5 and fake_libc.calls[-1] == ("malloc_trim", 0)
+
+
+_FAULTS_AFTER_A_BLOCK = """
+import json, resource
+import numpy as np
+from hoag_shine._allocator import reusing_heap
+
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(100):
+        a = np.ones(200 * 1024 // 8)
+        del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults()
+before = faults()
+with reusing_heap():
+    pass
+print(json.dumps([before, faults()]))
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="glibc's allocator on Linux")
+def test_thresholds_set_by_tunables_are_left_as_they_were():
+    """Two tunables: a block must not leave 200 KiB arrays faulting in afresh."""
+    env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=262144:"
+                                          "glibc.malloc.trim_threshold=1048576")
+    out = subprocess.run([sys.executable, "-c", _FAULTS_AFTER_A_BLOCK], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    before, after = json.loads(out)
+    assert after <= before + 100 * 5  # 100 arrays of 50 pages each, had they been mapped anew
