@@ -1,4 +1,5 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
+from ._parallel import WorkerLostError
 from .acceptance import LossEstimate, TrustedDecrease
 from .criterion import FoldState, HeldOutCriterion
 from .datafit import (BinaryLogistic, LinearLoss, LogisticLoss, MultinomialLogistic,
@@ -58,4 +59,5 @@ __all__ = [
     "STOP_MESSAGES",
     "TOLERANCE_SCHEDULES",
     "TrustedDecrease",
+    "WorkerLostError",
 ]

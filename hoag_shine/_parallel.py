@@ -42,8 +42,9 @@ import socket
 import tempfile
 import uuid
 import weakref
+from concurrent.futures import CancelledError
 from contextlib import ExitStack, contextmanager
-from time import perf_counter
+from time import perf_counter, sleep
 
 import joblib
 from joblib import Parallel, delayed, effective_n_jobs
@@ -64,6 +65,45 @@ REMOTE_MIN_SECONDS = 0.25
 #: times tighter), and a heavy round kept in the parent costs far more than
 #: a light one sent to the workers
 PARENT_FACTOR = 2.0
+#: seconds a lost worker may take to leave the scheduler's list after the
+#: error it caused reached this process
+LEFT_WORKER_WAIT = 5.0
+
+
+class WorkerLostError(RuntimeError):
+    """A Dask worker holding splits or their states left the cluster with them.
+
+    A worker that leaves gracefully (``Client.retire_workers``, a cluster
+    scaling down) hands its data to the others first and the fit goes on
+    unchanged. One that dies or is cut off takes the splits' warm-start
+    states it held (their L-BFGS memories are nowhere else) and the fit
+    stops with this error; the estimator is left as it was before ``fit``,
+    which can be called again on the workers that remain.
+
+    Parameters
+    ----------
+    workers : list of str
+        Addresses of the workers that left.
+
+    Attributes
+    ----------
+    workers : tuple of str
+        Addresses of the workers that left.
+
+    Examples
+    --------
+    >>> from hoag_shine import WorkerLostError
+    >>> print(WorkerLostError(["tcp://10.0.0.2:40123"]))
+    the Dask worker tcp://10.0.0.2:40123 left the cluster during the fit, and the splits' data and warm-start states it held with it; fit again on the workers that remain
+    """
+
+    def __init__(self, workers):
+        self.workers = tuple(workers)
+        which = (f"worker {self.workers[0]}" if len(self.workers) == 1
+                 else "workers " + ", ".join(self.workers))
+        super().__init__(f"the Dask {which} left the cluster during the fit, and the "
+                         "splits' data and warm-start states it held with it; fit again "
+                         "on the workers that remain")
 
 
 def make_runner(folds, n_jobs, evaluate_fold):
@@ -502,8 +542,11 @@ class DaskWorkers(_Workers):
     as numpy allocates them, and numpy's and BLAS's kernels then round
     differently (results drifted by 1e-8 from the sequential fit's) and
     run slower. A split's tasks are asked to run on the worker that holds
-    it, where its state stays; the scheduler may run them elsewhere if that
-    worker leaves. From inside a Dask task (a fit within a Dask-backed
+    it, where its state stays; the scheduler runs them elsewhere if that
+    worker retires (handing its data over first). A worker that dies or is
+    cut off takes the states it held, which exist nowhere else: the next
+    call that needs them raises :class:`WorkerLostError` naming it, whatever
+    error the loss showed up as. From inside a Dask task (a fit within a Dask-backed
     search), the blocking calls leave the worker's thread pool
     (``secede``/``rejoin``), so that the splits' tasks can run meanwhile.
 
@@ -524,16 +567,54 @@ class DaskWorkers(_Workers):
         stack = ExitStack()
         stack.callback(_release, self.fold_futures, self._issued)
         super().__init__(folds, evaluate_fold, stack)
-        scattered = client.scatter(list(folds), hash=False)
-        self.fold_futures.extend(client.submit(_own_arrays, fold, pure=False)
-                                 for fold in scattered)
-        from distributed import wait
+        self._workers_seen = set()
+        with self._naming_lost_workers():
+            scattered = client.scatter(list(folds), hash=False)
+            self.fold_futures.extend(client.submit(_own_arrays, fold, pure=False)
+                                     for fold in scattered)
+            from distributed import wait
 
-        with _outside_worker_slot():
-            wait(self.fold_futures)
-        holders = client.who_has(self.fold_futures)
-        # where each copy was made: its split's tasks are sent there
-        self.fold_placement = [_placement(holders.get(fold.key)) for fold in self.fold_futures]
+            with _outside_worker_slot():
+                wait(self.fold_futures)
+            # where each copy was made: its split's tasks are sent there
+            self.fold_placement = self._fold_holders()
+
+    def _fold_holders(self):
+        """``submit`` keywords placing each split's tasks where its data is now."""
+        holders = self.client.who_has(self.fold_futures)
+        return [_placement(holders.get(fold.key)) for fold in self.fold_futures]
+
+    @contextmanager
+    def _naming_lost_workers(self):
+        """Errors caused by a worker that left abruptly become one :class:`WorkerLostError`.
+
+        Depending on when the worker left, its loss surfaces as a cancelled
+        future (lost dependencies), a closed connection, a scatter to an
+        address the scheduler no longer knows (KeyError) or a killed-worker
+        error; each is checked against the workers of the cluster.
+        """
+        from distributed import KilledWorker
+
+        self._workers_seen.update(self.client.nthreads())
+        try:
+            yield
+        except (CancelledError, OSError, KeyError, KilledWorker) as exc:
+            left = self._left_workers()
+            if left:
+                raise WorkerLostError(left) from exc
+            raise
+
+    def _left_workers(self):
+        """Workers seen during the fit that are no longer in the cluster."""
+        deadline = perf_counter() + LEFT_WORKER_WAIT
+        while True:
+            try:
+                left = sorted(self._workers_seen - set(self.client.nthreads()))
+            except Exception:  # the scheduler is gone too: the first error says more
+                return []
+            if left or perf_counter() > deadline:
+                return left
+            sleep(0.1)
 
     def fetch(self, states):
         """The states themselves, gathered in one call where they are futures.
@@ -550,7 +631,7 @@ class DaskWorkers(_Workers):
         """
         from distributed import Future
 
-        with _outside_worker_slot():
+        with self._naming_lost_workers(), _outside_worker_slot():
             gathered = self.client.gather(list(states))
         return [_own_arrays(state) if isinstance(handle, Future) else state
                 for handle, state in zip(states, gathered)]
@@ -573,6 +654,9 @@ class DaskWorkers(_Workers):
         """Futures of the states, states the parent holds scattered next to their split."""
         from distributed import Future
 
+        if not all(isinstance(state, Future) for state in states):
+            # the splits may have moved (a worker retired and handed them over)
+            self.fold_placement = self._fold_holders()
         stored = []
         for placement, state in zip(self.fold_placement, states):
             if not isinstance(state, Future):
@@ -604,6 +688,11 @@ class DaskWorkers(_Workers):
         list of (HypergradientResult, distributed.Future)
             Slimmed result and future of the new state of each split.
         """
+        with self._naming_lost_workers():
+            return self._round(log_alpha, eps, states, options)
+
+    def _round(self, log_alpha, eps, states, options):
+        """Submit one round and gather its slimmed results (see :meth:`remote`)."""
         submit = self.client.submit
         stored = self._stored(states)
         pairs = [submit(self.evaluate_fold, fold, state, log_alpha, eps, options,
@@ -629,17 +718,26 @@ class DaskWorkers(_Workers):
 @contextmanager
 def _outside_worker_slot():
     """Inside a Dask task, leave the worker's thread pool while blocking on the cluster."""
-    try:
-        from distributed import get_worker, rejoin, secede
-        get_worker()
-    except (ImportError, ValueError):
+    if not _in_dask_task():
         yield
         return
+    from distributed import rejoin, secede
+
     secede()
     try:
         yield
     finally:
         rejoin()
+
+
+def _in_dask_task():
+    """True in a task running on a Dask worker."""
+    try:
+        from distributed import get_worker
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def _placement(workers):

@@ -426,3 +426,131 @@ def test_dask_states_are_futures_on_the_workers(dask_client, on_workers):
     crit.close()
     del states
     assert _n_scheduler_tasks(dask_client) == 0
+
+
+# -- a Dask worker leaving in the middle of a fit -------------------------------------
+
+
+@pytest.fixture
+def doomed_cluster():
+    """A cluster of two worker processes of this test's own, to lose one of them."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        death_timeout=120)
+    client = distributed.Client(cluster, timeout=120)
+    try:
+        client.wait_for_workers(2, timeout=180)
+        yield cluster, client
+    finally:
+        client.close(timeout=60)
+        cluster.close(timeout=60)
+
+
+def _kill(cluster, address):
+    """Kill the process of the worker at ``address`` (its nanny starts a new one)."""
+    (nanny,) = [n for n in cluster.workers.values() if n.worker_address == address]
+    nanny.process.process.kill()
+
+
+def _parent_every_other_round(monkeypatch):
+    """Workers, parent, workers, ...: the parent's states are scattered back every time."""
+    def alternate(self):
+        self._turn = not getattr(self, "_turn", True)
+        return self._turn and self.workers is not None
+
+    monkeypatch.setattr(_parallel.SplitRunner, "_in_parent", alternate)
+
+
+@pytest.mark.parametrize("parent_rounds", [False, True])
+def test_a_killed_dask_worker_is_named(doomed_cluster, parent_rounds, monkeypatch,
+                                       on_workers):
+    """Killed between two rounds: its splits' states are lost, whichever call finds
+    out (a gather, a scatter of the parent's states); one error names it."""
+    from hoag_shine import WorkerLostError
+
+    if parent_rounds:
+        _parent_every_other_round(monkeypatch)
+    cluster, client = doomed_cluster
+    killed = []
+
+    def kill_one(state):
+        if state["iteration"] == 2:
+            killed.append(sorted(client.nthreads())[0])
+            _kill(cluster, killed[0])
+
+    X, y = _data(seed=10)
+    clf = HyperOptimizer(cv=3, max_iter=6, refit=False, callback=kill_one)
+    with parallel_config(backend="dask"), pytest.raises(WorkerLostError) as info:
+        clf.fit(X, y)
+    assert info.value.workers == tuple(killed)
+    assert killed[0] in str(info.value)
+    assert not hasattr(clf, "coef_")
+    assert _n_scheduler_tasks(client) == 0
+
+
+class _SelfKillingShine(Shine):
+    """SHINE whose backward pass kills its Dask worker once ``armed`` exists."""
+
+    def __init__(self, armed):
+        self.armed = armed
+
+    def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
+        try:
+            from distributed import get_worker
+            get_worker()
+        except ValueError:
+            return super().solve(hessian, rhs, inverse_hessian, q0, tol)
+        try:
+            os.remove(self.armed)  # only the first task to get here
+        except FileNotFoundError:
+            return super().solve(hessian, rhs, inverse_hessian, q0, tol)
+        os._exit(1)
+
+
+def test_a_dask_worker_dying_in_a_task(doomed_cluster, tmp_path, on_workers):
+    """A worker dies while evaluating a split: the fit ends as the sequential one, or
+    with one error naming the worker, never with the error of a lost future."""
+    from hoag_shine import WorkerLostError
+
+    cluster, client = doomed_cluster
+    armed = tmp_path / "armed"
+    before = set(client.nthreads())
+
+    def arm(state):
+        if state["iteration"] == 2:
+            armed.touch()
+
+    X, y = _data(seed=11)
+    reference = _fit(X, y, "shine")
+    try:
+        with parallel_config(backend="dask"):
+            got = _fit(X, y, _SelfKillingShine(str(armed)), callback=arm)
+    except WorkerLostError as exc:
+        assert not armed.exists()
+        assert len(exc.workers) == 1 and exc.workers[0] in before
+        assert exc.workers[0] not in client.nthreads()
+    else:
+        _assert_same_fit(reference, got)
+    assert _n_scheduler_tasks(client) == 0
+
+
+@pytest.mark.parametrize("parent_rounds", [False, True])
+def test_a_retired_dask_worker_hands_its_splits_over(doomed_cluster, parent_rounds,
+                                                     monkeypatch, on_workers):
+    """Retired gracefully, a worker moves its data first: the fit goes on unchanged
+    (the parent's states went to the retired worker's address: a KeyError)."""
+    if parent_rounds:
+        _parent_every_other_round(monkeypatch)
+    _, client = doomed_cluster
+
+    def retire_one(state):
+        if state["iteration"] == 2:
+            client.retire_workers([sorted(client.nthreads())[0]])
+
+    X, y = _data(seed=12)
+    reference = _fit(X, y, "shine")
+    with parallel_config(backend="dask"):
+        got = _fit(X, y, "shine", callback=retire_one)
+    _assert_same_fit(reference, got)
+    assert len(client.nthreads()) == 1
