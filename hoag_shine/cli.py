@@ -2,10 +2,12 @@
 import argparse
 import csv
 import json
+import os
 import sys
 import textwrap
 import warnings
 from collections import Counter
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from time import perf_counter
 
@@ -294,7 +296,8 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
     seed : int, default=0
         Seed of the split.
     progress : ProgressPrinter, optional
-        Told of every outer step and every finished method.
+        Told of every outer step, and of every finished method once the
+        caller has asked for the next row (it has kept this one by then).
     **params
         Keyword arguments of :class:`HyperOptimizer`, the same for every
         method (``cv``, ``refit`` and ``callback`` are set here).
@@ -330,11 +333,13 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
             "warnings": _summarise_warnings(caught),
         }
         row["n_warnings"] = len(caught)
+        yield row
+        # resumed once the caller has kept the row: only then is it reported
+        # done, so that an interruption never drops a row reported done
         if progress is not None:
             progress.end_task(f"{row['n_iter']} outer it, held-out loss "
                               f"{row['heldout_loss']:.5f}, {row['stop_reason']}"
                               + (f", {len(caught)} warning(s)" if caught else ""))
-        yield row
 
 
 def _step_reporter(progress, n_outer, max_iter):
@@ -584,7 +589,7 @@ def _run(args, argv):
           flush=True)
     verbose = 0 if args.quiet else 1 + args.verbose
     progress = ProgressPrinter(len(args.methods), args.max_iter, verbose=verbose)
-    rows, status = [], 0
+    rows, status, failure = [], 0, None
     params = dict(max_iter=args.max_iter, regularization=args.regularization,
                   fit_intercept=not args.no_intercept,
                   lambda_bounds=tuple(args.lambda_bounds),
@@ -598,24 +603,94 @@ def _run(args, argv):
         print(f"hoag-shine: interrupted; {len(rows)} of {len(args.methods)} methods "
               "finished", file=sys.stderr)
     except ValueError as exc:
-        raise CommandError(f"method {args.methods[len(rows)]}: {exc}") from exc
-    per_feature = args.regularization == "per-feature"
+        failure = CommandError(f"method {args.methods[len(rows)]}: {exc}")
+        failure.__cause__ = exc
+    try:
+        # the file before the table: it is kept whatever becomes of stdout
+        if args.output:
+            _write_rows(args, argv, X, rows, interrupted=status != 0 or failure is not None)
+    finally:
+        _print_rows(rows, args.regularization == "per-feature")
+    if failure is not None:
+        raise failure
+    if args.output:
+        print(f"results written to {args.output}")
+    return status
+
+
+def _write_rows(args, argv, X, rows, interrupted):
+    """``--output``: the rows, what was run and whether it was cut short."""
+    meta = {
+        "command": ["hoag-shine", *argv], "version": __version__,
+        "dataset": args.dataset, "n_samples": X.shape[0], "n_features": X.shape[1],
+        "split": {"train": TRAIN_FRACTION, "outer": OUTER_FRACTION, "seed": args.seed},
+        "interrupted": interrupted}
+    try:
+        write_output(args.output, rows, meta)
+    except OSError as exc:
+        raise CommandError(f"--output {args.output}: {exc.strerror or exc}") from exc
+
+
+def _print_rows(rows, per_feature):
     if rows:
         print(format_table(rows, per_feature))
         print(format_notes(rows))
         print("columns:\n" + format_legend(per_feature))
-    if args.output:
-        meta = {
-            "command": ["hoag-shine", *argv], "version": __version__,
-            "dataset": args.dataset, "n_samples": X.shape[0], "n_features": X.shape[1],
-            "split": {"train": TRAIN_FRACTION, "outer": OUTER_FRACTION, "seed": args.seed},
-            "interrupted": status != 0}
-        try:
-            write_output(args.output, rows, meta)
-        except OSError as exc:
-            raise CommandError(f"--output {args.output}: {exc.strerror or exc}") from exc
-        print(f"results written to {args.output}")
-    return status
+
+
+class _Guarded:
+    """A text stream that stops writing once its reader has gone (a closed pipe).
+
+    ``hoag-shine ... | head`` closes the pipe after a few lines: the writes
+    after that are dropped instead of raising BrokenPipeError, so that the
+    run goes on and writes its ``--output`` file.
+
+    Parameters
+    ----------
+    stream : file-like
+        The stream written to while its reader is there.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.reader_gone = False
+
+    def write(self, text):
+        if not self.reader_gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self.reader_gone = True
+        return len(text)
+
+    def flush(self):
+        if not self.reader_gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
+
+    def isatty(self):
+        return not self.reader_gone and self.stream.isatty()
+
+
+def _point_at_devnull(stream):
+    """Send the writes still buffered for a closed pipe to os.devnull.
+
+    Python flushes the standard streams at exit; a closed pipe would then
+    print "Exception ignored ... BrokenPipeError". This is the recipe of
+    Python's documentation (signal module, "Note on SIGPIPE"); streams
+    without a file descriptor (captured output) are left alone.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def main(argv=None):
@@ -624,7 +699,11 @@ def main(argv=None):
     Parses the options, loads the data set, runs :func:`iter_compare` with
     progress on stderr and prints the table, why each method stopped, its
     warnings and the legend of the columns. Expected errors give one line on
-    stderr and a non-zero status, never a traceback.
+    stderr and a non-zero status, never a traceback. The ``--output`` file is
+    written before the table is printed; when the reader of the standard
+    output (or error) leaves early (``hoag-shine ... | head``), the run goes
+    on without printing, writes its file and ends quietly with status 1,
+    Python's convention for a broken pipe.
 
     Parameters
     ----------
@@ -635,10 +714,34 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 on success, 1 for a problem with the data, 2 for a
-        usage error (argparse exits by itself with 2), 130 when interrupted.
+        Exit status: 0 on success, 1 for a problem with the data or a
+        closed pipe, 2 for a usage error (argparse exits by itself with 2),
+        130 when interrupted.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    streams = sys.stdout, sys.stderr
+    guarded = _Guarded(streams[0]), _Guarded(streams[1])
+    try:
+        with redirect_stdout(guarded[0]), redirect_stderr(guarded[1]):
+            status = _main(argv)
+    except SystemExit as exc:  # argparse's --help, --version and usage errors
+        raise SystemExit(_closed_pipe_status(exc.code, streams, guarded)) from None
+    return _closed_pipe_status(status, streams, guarded)
+
+
+def _closed_pipe_status(status, streams, guarded):
+    """The exit status, 1 rather than 0 when a reader left early (``| head``).
+
+    That is Python's convention for a broken pipe (its documentation's
+    "Note on SIGPIPE"), as is pointing the closed stream at os.devnull.
+    """
+    gone = [stream for stream, guard in zip(streams, guarded) if guard.reader_gone]
+    for stream in gone:
+        _point_at_devnull(stream)
+    return (status or 1) if gone else status
+
+
+def _main(argv):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FutureWarning)
         args = build_parser().parse_args(argv)

@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -264,3 +265,98 @@ def test_progress_on_a_terminal_rewrites_one_line():
 def test_format_duration():
     assert [cli.format_duration(s) for s in (0.421, 12.4, 185, 3725)] == \
         ["0.42 s", "12 s", "3 min 05 s", "1 h 02 min"]
+
+
+# -- output that is never lost ----------------------------------------------------
+
+
+class ClosedPipe(io.StringIO):
+    """A standard stream whose reader has gone: every write fails as on a closed pipe."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr", "both"])
+def test_a_closed_stream_loses_no_file(tmp_path, capsys, monkeypatch, closed):
+    path = tmp_path / "res.json"
+    for name in ("stdout", "stderr") if closed == "both" else (closed,):
+        monkeypatch.setattr(sys, name, ClosedPipe())
+    status = cli.main(FAST + ["-vv", "--output", str(path)])
+    assert status == 1  # Python's status for a broken pipe
+    payload = json.loads(path.read_text())
+    assert [r["method"] for r in payload["rows"]] == ["cg", "shine"]
+    assert not payload["interrupted"]
+    monkeypatch.undo()
+    if closed == "stderr":  # the table still reached the open stdout
+        assert set(table_rows(capsys.readouterr().out, {"cg", "shine"})) == {"cg", "shine"}
+
+
+@pytest.mark.parametrize("argv", [FAST + ["-vv"], ["--help"]])
+def test_a_command_writing_into_a_closed_pipe_ends_quietly(tmp_path, argv):
+    """``hoag-shine ... | head -c 10`` in a real process: no traceback, no "Exception
+    ignored" at exit, status 1, and the file written whole."""
+    path = tmp_path / "res.json"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hoag_shine.cli", *argv, "--output", str(path)],
+            cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert "BrokenPipeError" not in proc.stderr
+    if "--help" not in argv:
+        assert [r["method"] for r in json.loads(path.read_text())["rows"]] == ["cg", "shine"]
+
+
+def test_a_method_reported_done_is_kept(tmp_path, capsys, monkeypatch):
+    """Ctrl-C just after the line saying that the first method finished."""
+    real = cli.ProgressPrinter.end_task
+
+    def end_task(self, text=""):
+        real(self, text)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.ProgressPrinter, "end_task", end_task)
+    path = tmp_path / "res.json"
+    status, out, err = run(FAST + ["--output", str(path)], capsys)
+    assert status == 130
+    reported = [line.split()[1].rstrip("]") for line in err.splitlines()
+                if "held-out loss" in line]
+    assert reported == ["cg"]
+    assert set(table_rows(out, {"cg", "shine"})) == {"cg"}
+    assert [r["method"] for r in json.loads(path.read_text())["rows"]] == ["cg"]
+    assert "interrupted; 1 of 2 methods finished" in err
+
+
+def test_file_is_written_before_the_table(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the table is printed: the file holds every method."""
+    def interrupted(rows, per_feature=False):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "format_table", interrupted)
+    path = tmp_path / "res.csv"
+    status, _, err = run(FAST + ["--output", str(path)], capsys)
+    assert status == 130 and "Traceback" not in err
+    with path.open() as f:
+        assert [r["method"] for r in csv.DictReader(f)] == ["cg", "shine"]
+
+
+def test_a_failing_method_keeps_those_before_it(tmp_path, capsys, monkeypatch):
+    class FailingShine(HyperOptimizer):
+        def fit(self, X, y, sample_weight=None):
+            if self.method == "shine":
+                raise ValueError("no luck")
+            return super().fit(X, y, sample_weight)
+
+    monkeypatch.setattr(cli, "HyperOptimizer", FailingShine)
+    path = tmp_path / "res.json"
+    status, out, err = run(FAST + ["--output", str(path)], capsys)
+    assert status == 1
+    assert err.strip().splitlines()[-1] == "hoag-shine: error: method shine: no luck"
+    assert set(table_rows(out, {"cg", "shine"})) == {"cg"}
+    payload = json.loads(path.read_text())
+    assert [r["method"] for r in payload["rows"]] == ["cg"] and payload["interrupted"]
