@@ -316,9 +316,12 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Choose the strengths by HOAG and fit the model.
 
-        A fit that fails or is interrupted (an exception raised by the
-        callback, KeyboardInterrupt included) leaves the estimator exactly as
-        it was before the call: unfitted, or with its previous fit.
+        The estimator keeps its previous state (unfitted, or its previous
+        fit) until the fit ends, and then takes all the attributes of the
+        new fit at once: a copy made during the fit (by the callback, or by
+        another thread) is never half fitted, and a fit that fails or is
+        interrupted (an exception raised by the callback, KeyboardInterrupt
+        included) leaves the estimator exactly as it was before the call.
 
         Parameters
         ----------
@@ -336,23 +339,24 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         HyperOptimizer
             The fitted estimator (``self``).
         """
-        saved = _fitted_state(self)
-        try:
-            return self._fit(X, y, sample_weight)
-        except BaseException:
-            for name in set(_fitted_state(self)) - set(saved):
-                delattr(self, name)
-            for name, value in saved.items():
-                setattr(self, name, value)
-            raise
+        fitted = self._fit(X, y, sample_weight)
+        stale = set(_fitted_state(self)) - set(fitted)
+        vars(self).update(fitted)
+        for name in stale:  # e.g. feature_names_in_ of a fit on a DataFrame
+            delattr(self, name)
+        return self
 
     def _fit(self, X, y, sample_weight):
-        """The body of :meth:`fit`, which restores the previous state on failure."""
+        """The body of :meth:`fit`: the fitted attributes, none of them set on ``self``."""
         bounds = self._check_params()
+        # validated through an unfitted twin, which takes n_features_in_ (and
+        # feature_names_in_) in place of this estimator
+        twin = type(self)(**self.get_params(deep=False))
         with np.errstate(over="ignore", invalid="ignore"):
             # scikit-learn's finiteness check sums X, which overflows near 1e308
-            X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS,
+            X, y = validate_data(twin, X, y, accept_sparse=SPARSE_FORMATS,
                                  dtype=np.float64)
+        fitted = _fitted_state(twin)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y")
         if y_type not in ("binary", "multiclass"):
@@ -363,7 +367,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y holds one class ({classes[0]!r}); "
                              "HyperOptimizer needs samples of at least two classes")
         check_weighted_classes(codes, sample_weight, classes)
-        self.classes_ = classes
+        fitted["classes_"] = classes
         codes = codes.astype(np.intp)
         n_classes = classes.shape[0]
         groups, n_hyper = self._groups(X.shape[1])
@@ -395,13 +399,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                           tolerance_factor=self.tolerance_factor, callback=self.callback,
                           verbose=self.verbose, escalation=BackwardEscalation(method))
         _warn_if_gave_up(result, bounds)
-        self.log_alpha_ = result.log_alpha
-        self.alpha_ = np.exp(result.log_alpha)
-        self.C_ = 1.0 / self.alpha_
-        self.n_iter_ = result.n_iter
-        self.history_ = result.history
-        self.stop_reason_ = result.stop_reason
-        self.best_score_ = -result.outer_loss / sum(outer.total_weight for _, outer in folds)
+        alpha = np.exp(result.log_alpha)
+        fitted.update(
+            log_alpha_=result.log_alpha, alpha_=alpha, C_=1.0 / alpha,
+            n_iter_=result.n_iter, history_=result.history, stop_reason_=result.stop_reason,
+            best_score_=-result.outer_loss / sum(outer.total_weight for _, outer in folds))
         w = np.mean([r.w for r in result.results], axis=0)
         problem = folds[0][0]  # the layout of w is the same for every split
         if self.refit:
@@ -409,9 +411,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                                              n_classes=n_classes, sample_weight=sample_weight)
             w = self._refit(problem, w, result.log_alpha)
         coef, intercept = problem.split_coef(w)
-        self.coef_ = np.array(coef).reshape(-1, X.shape[1])
-        self.intercept_ = np.atleast_1d(np.array(intercept, dtype=float))
-        return self
+        fitted.update(coef_=np.array(coef).reshape(-1, X.shape[1]),
+                      intercept_=np.atleast_1d(np.array(intercept, dtype=float)))
+        return fitted
 
     def _refit(self, problem, w0, log_alpha):
         """Solve on all the data: L-BFGS, then Newton steps until they are negligible.

@@ -8,7 +8,8 @@ from sklearn.exceptions import ConvergenceWarning
 from .linesearch import strong_wolfe
 from ._deprecation import DEPRECATED, renamed
 from .memory import LBFGSMemory
-from ._validation import check_lbfgs_params
+from ._validation import (check_direction, check_initial_matrix, check_lbfgs_params,
+                          checked_objective)
 
 
 #: a step shorter than this, relative to ||x||, is rounding noise: its secant
@@ -29,6 +30,12 @@ def _direction(memory, g):
         memory.clear()
         d = -memory.apply(g)
     return d
+
+
+def _refresh_initial(memory, initial_matrix, x):
+    """Give ``memory`` the initial matrix of the iterate ``x`` (None keeps its own)."""
+    if initial_matrix is not None:
+        memory.initial = check_initial_matrix(initial_matrix(x, memory.initial), x.shape[0])
 
 
 def _search(fun_and_grad, x, f, g, memory, c1, c2, max_linesearch):
@@ -123,12 +130,13 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
     memory_size = renamed(memory_size, 10, m, "m", "memory_size")
     check_lbfgs_params(fun_and_grad, x0, memory_size=memory_size, tol=tol, max_iter=max_iter, memory=memory,
                        extra_secant=extra_secant, c1=c1, c2=c2,
-                       max_linesearch=max_linesearch, warn=warn)
+                       max_linesearch=max_linesearch, warn=warn,
+                       initial_matrix=initial_matrix)
     x = np.array(x0, dtype=float).ravel()
+    fun_and_grad = checked_objective(fun_and_grad, x.shape)
     memory = LBFGSMemory(memory_size) if memory is None \
         else memory.copy(memory_size=int(memory_size))
-    if initial_matrix is not None:
-        memory.initial = initial_matrix(x, memory.initial)
+    _refresh_initial(memory, initial_matrix, x)
     f, g = fun_and_grad(x)
     if not (np.isfinite(f) and np.all(np.isfinite(g))):
         raise FloatingPointError("objective or gradient is not finite at x0")
@@ -144,6 +152,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
         if extra_secant is not None:
             e = extra_secant(n_iter, x, g, memory)
             if e is not None:
+                e = check_direction("extra_secant", e, x.shape)
                 _, g_e = fun_and_grad(x + e)
                 nfev += 1
                 n_extra += 1
@@ -168,8 +177,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
         if np.linalg.norm(s) > ROUNDING_STEP * np.linalg.norm(x_new):
             memory.push(s, g_new - g)
         x, f, g = x_new, f_new, g_new
-        if initial_matrix is not None:
-            memory.initial = initial_matrix(x, memory.initial)
+        _refresh_initial(memory, initial_matrix, x)
         n_iter += 1
     success = grad_norm <= tol
     if warn and tol > 0 and not success:

@@ -1,13 +1,16 @@
 """Behaviour found wrong once, kept right."""
+import pickle
 import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import LeaveOneGroupOut
+from sklearn.utils.validation import check_is_fitted
 
-from hoag_shine import (HyperOptimizer, InnerConvergenceWarning, InnerProblem, LBFGSMemory,
-                        get_method, hoag, hypergradient, minimize_lbfgs)
+from hoag_shine import (HyperOptimizer, InnerConvergenceWarning, InnerProblem, InverseDiagonal,
+                        LBFGSMemory, get_method, hoag, hypergradient, minimize_lbfgs)
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +158,73 @@ def test_refit_is_polished_on_nearly_separable_data():
     hessian = problem.hessian_operator(w, clf.log_alpha_) @ np.eye(problem.n_coef)
     newton_step = np.linalg.solve(hessian, gradient)
     assert np.linalg.norm(newton_step) <= 1e-9 * np.linalg.norm(w)
+
+
+class _Snapshots:
+    """Callback pickling the estimator it watches after every outer iteration."""
+
+    def __init__(self):
+        self.estimator, self.pickles = None, []
+
+    def __call__(self, state):
+        self.pickles.append(pickle.dumps(self.estimator))
+
+    def __getstate__(self):  # the copies do not carry the snapshots
+        return {"estimator": None, "pickles": []}
+
+
+@pytest.mark.parametrize("previous", [None, "array", "frame"])
+def test_a_copy_taken_during_a_fit_is_never_half_fitted(previous):
+    """Unfitted copies until the fit ends, or copies of the previous fit, which
+    predicts as it did (classes_ and n_features_in_ of the new fit were set
+    first: check_is_fitted passed, then predict failed)."""
+    X, y = make_classification(80, 5, random_state=0)
+    old_X = X[:, :3] + 1.0
+    snapshots = _Snapshots()
+    clf = HyperOptimizer(max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if previous is not None:
+            pd = pytest.importorskip("pandas")
+            data = pd.DataFrame(old_X, columns=list("abc")) if previous == "frame" else old_X
+            expected = clf.fit(data, y).predict_proba(data)
+        snapshots.estimator = clf
+        clf.set_params(callback=snapshots).fit(X, y)
+    assert len(snapshots.pickles) == clf.n_iter_
+    for blob in snapshots.pickles:
+        copy = pickle.loads(blob)
+        if previous is None:
+            with pytest.raises(NotFittedError):
+                check_is_fitted(copy)
+        else:
+            np.testing.assert_array_equal(copy.predict_proba(data), expected)
+    assert not hasattr(clf, "feature_names_in_")  # the new fit's X has no names
+    assert clf.n_features_in_ == 5
+
+
+@pytest.mark.parametrize("gradient, shape", [
+    (lambda x: 2.0, r"\(\)"),
+    (lambda x: 2 * x[:2], r"\(2,\)"),
+    (lambda x: 2 * x[:, None], r"\(3, 1\)"),
+    (lambda x: 2 * x[None, :], r"\(1, 3\)"),
+])
+def test_a_gradient_of_the_wrong_shape_is_named(gradient, shape):
+    """A scalar, a vector too short, a column: the gradient's shape is named (it
+    was an IndexError or a broadcasting error from inside the solver)."""
+    with pytest.raises(ValueError, match=f"gradient of shape {shape} for x of shape"):
+        minimize_lbfgs(lambda x: (float(x @ x), gradient(x)), np.ones(3))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(fun_and_grad=lambda x: 2 * x), TypeError, "must return a pair"),
+    (dict(fun_and_grad=lambda x: (x * x, 2 * x)), ValueError, "one value, got an array"),
+    (dict(extra_secant=lambda i, x, g, memory: np.ones((3, 1))), ValueError,
+     r"extra_secant returned a direction of shape \(3, 1\)"),
+    (dict(initial_matrix=lambda x, current: InverseDiagonal(np.ones(2))), ValueError,
+     "dimension 2 for 3 unknowns"),
+    (dict(initial_matrix=lambda x, current: None), TypeError, "must return an initial"),
+])
+def test_what_the_solver_is_given_back_is_checked(kwargs, error, message):
+    kwargs = dict(dict(fun_and_grad=lambda x: (float(x @ x), 2 * x)), **kwargs)
+    with pytest.raises(error, match=message):
+        minimize_lbfgs(kwargs.pop("fun_and_grad"), np.ones(3), tol=0, max_iter=3, **kwargs)
