@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import textwrap
+import threading
 import warnings
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
@@ -22,6 +23,9 @@ from .registry import (DATASETS, METHOD_ALIASES, DatasetNotFound,
                        hoag_method_names, load_from_args, mean_log_loss, split_indices)
 
 DEFAULT_METHODS = ["cg", "shine", "shine-opa", "shine-refine", "jacobian-free"]
+#: held while a fit's warnings are recorded: the warning filters are shared by
+#: every thread, and two recordings at once would leave one's filter behind
+_RECORDING = threading.Lock()
 #: fractions of the samples in the training and outer parts; the rest is held out
 TRAIN_FRACTION, OUTER_FRACTION = 0.6, 0.2
 
@@ -283,7 +287,9 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
 
     The data are split by :func:`make_split` into a training part, an outer
     part (which drives the strengths) and a held-out part used only to
-    report. Warnings of each fit are recorded in its row, not printed.
+    report. Warnings of each fit are recorded in its row, not printed; the
+    warning filters that this takes are shared by the whole process, so
+    calls from several threads run their fits one at a time.
 
     Parameters
     ----------
@@ -317,7 +323,7 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
         clf = HyperOptimizer(method, cv=cv, refit=False, callback=_step_reporter(
             progress, len(outer), params.get("max_iter", 30)), **params)
         start = perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
+        with _RECORDING, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             clf.fit(X[rest], y[rest])
         elapsed = perf_counter() - start
@@ -576,7 +582,7 @@ def _run(args, argv):
     if live:
         print(f"hoag-shine: loading {args.dataset} ...", end="", file=sys.stderr, flush=True)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with _RECORDING, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FutureWarning)
             X, y = load_data(args.dataset, args.data_home, args.dataset_path)
     finally:
@@ -742,7 +748,7 @@ def _closed_pipe_status(status, streams, guarded):
 
 
 def _main(argv):
-    with warnings.catch_warnings(record=True) as caught:
+    with _RECORDING, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FutureWarning)
         args = build_parser().parse_args(argv)
     _print_warnings(caught)

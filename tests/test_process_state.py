@@ -113,3 +113,21 @@ def test_no_filter_is_changed_during_a_fit(params, monkeypatch):
         HyperOptimizer(random_state=0, **dict(dict(max_iter=4), **params)).fit(X, y)
     assert changed == []
 
+
+
+def test_comparisons_in_threads_leave_the_filters_unchanged():
+    """The command line's comparison records each fit's warnings; from several threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hoag_shine.cli import compare
+
+    X, y = _data(2)
+    y = 2.0 * y - 1.0
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        rows = list(pool.map(lambda seed: compare(X, y, ["cg", "shine"], seed=seed,
+                                                  max_iter=3), range(16)))
+    assert list(warnings.filters) == before
+    # each row holds the warnings of its own fit only
+    alone = compare(X, y, ["cg", "shine"], seed=3, max_iter=3)
+    assert [r["warnings"] for r in rows[3]] == [r["warnings"] for r in alone]
