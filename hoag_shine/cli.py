@@ -451,6 +451,10 @@ def format_legend(per_feature=False):
 def write_output(path, rows, meta):
     """Write the rows as CSV (one line per method) or JSON (rows, legend and run).
 
+    The file is written under a temporary name in the same folder and then
+    renamed: an interruption or a full disk leaves the previous file, never
+    half of the new one.
+
     Parameters
     ----------
     path : str or path-like
@@ -461,16 +465,24 @@ def write_output(path, rows, meta):
         What was run (data set, sizes, options); JSON only.
     """
     path = Path(path)
-    if path.suffix == ".json":
-        payload = dict(meta, legend=LEGEND, rows=rows)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("w", newline="") as file:
+            if path.suffix == ".json":
+                file.write(json.dumps(dict(meta, legend=LEGEND, rows=rows), indent=2) + "\n")
+            else:
+                _write_csv(file, rows)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _write_csv(file, rows):
     fields = ["method", *list(HEADER)[1:], "C", "stop_reason", "warnings"]
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow(dict(r, warnings=" | ".join(r["warnings"])))
+    writer = csv.DictWriter(file, fieldnames=fields)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(dict(r, warnings=" | ".join(r["warnings"])))
 
 
 def _positive_int(text):

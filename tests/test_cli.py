@@ -360,3 +360,20 @@ def test_a_failing_method_keeps_those_before_it(tmp_path, capsys, monkeypatch):
     assert set(table_rows(out, {"cg", "shine"})) == {"cg"}
     payload = json.loads(path.read_text())
     assert [r["method"] for r in payload["rows"]] == ["cg"] and payload["interrupted"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_an_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch, suffix):
+    path = tmp_path / f"res{suffix}"
+    path.write_text("previous\n")
+    rows = cli.compare(*load_dataset("breast-cancer"), ["cg", "shine"], max_iter=2)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv.DictWriter, "writerow", interrupted)
+    monkeypatch.setattr(cli.json, "dumps", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cli.write_output(path, rows, {})
+    assert path.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
