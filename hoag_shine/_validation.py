@@ -496,9 +496,8 @@ def check_lbfgs_params(fun_and_grad, x0, *, memory_size, tol, max_iter, memory, 
     if memory is not None:
         if not isinstance(memory, LBFGSMemory):
             raise TypeError(f"memory must be an LBFGSMemory or None, got {memory!r}")
-        sizes = {s.shape for s, _ in memory.pairs}
-        if sizes and sizes != {x0.shape}:
-            raise ValueError(f"memory holds pairs of shape {sorted(sizes)[0]}, "
+        if memory.dimension not in (None, x0.shape[0]):
+            raise ValueError(f"memory applies to vectors of length {memory.dimension}, "
                              f"x0 has shape {x0.shape}")
     check_callable("extra_secant", extra_secant)
     c1 = check_real("c1", c1, 0.0, 1.0, low_open=True, high_open=True)

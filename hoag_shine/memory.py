@@ -117,11 +117,27 @@ class LBFGSMemory:
         -------
         bool
             True if the pair was stored, False if it was skipped.
+
+        Raises
+        ------
+        ValueError
+            When ``s`` and ``y`` are not vectors of one length, that of the
+            pairs already stored and of the initial matrix.
         """
         return self._append(np.array(s, dtype=float), np.array(y, dtype=float))
 
+    @property
+    def dimension(self):
+        """Length of the vectors the memory applies to (None while it cannot tell)."""
+        return self._pairs[0][0].shape[0] if self._pairs else self.initial.n
+
     def _append(self, s, y):
         # s and y are owned by the memory from here on and never modified
+        n = self.dimension
+        if s.ndim != 1 or s.shape != y.shape or n not in (None, s.shape[0]):
+            length = f"length {n}" if n is not None else "one length"
+            raise ValueError(f"a secant pair must be two vectors of {length}, got s of "
+                             f"shape {s.shape} and y of shape {y.shape}")
         sy = float(np.dot(s, y))
         bound = CURVATURE_EPS * np.linalg.norm(s) * np.linalg.norm(y)
         if not (np.isfinite(sy) and sy > bound):
@@ -190,8 +206,16 @@ class LBFGSMemory:
             ``B V``, the inverse-Hessian estimate ``B`` applied to ``V`` (to
             each column of a matrix), with the memory's initial matrix ``H0``
             between the two loops.
+
+        Raises
+        ------
+        ValueError
+            When ``V``'s length is not the memory's :attr:`dimension`.
         """
         V = np.asarray(V, dtype=float)
+        if V.ndim not in (1, 2) or self.dimension not in (None, V.shape[0]):
+            raise ValueError(f"the memory applies to vectors of length {self.dimension}, "
+                             f"got an array of shape {V.shape}")
         Q = V.reshape(V.shape[0], -1).copy()
         # one temporary for every pair's update: this is the solver's hot
         # loop, and fresh arrays cost page faults where the allocator returns

@@ -318,7 +318,10 @@ def test_invalid_initial_matrices(rng):
     for bad in [[1.0, -1.0], [np.nan, 1.0], [0.0, 0.0], []]:
         with pytest.raises(ValueError, match="hessian_diagonal must be finite"):
             InverseDiagonal(bad)
-    memory = LBFGSMemory(3, _quadratic_pairs(rng, 4, 1), initial=InverseDiagonal(np.ones(3)))
+    with pytest.raises(ValueError, match="two vectors of length 3, got s of shape"):
+        LBFGSMemory(3, _quadratic_pairs(rng, 4, 1), initial=InverseDiagonal(np.ones(3)))
+    memory = LBFGSMemory(3, _quadratic_pairs(rng, 4, 1))
+    memory.initial = InverseDiagonal(np.ones(3))
     with pytest.raises(ValueError, match="initial matrix's dimension 3"):
         memory.as_operator()
     assert LBFGSMemory(3, initial=InverseDiagonal(np.ones(3))).as_operator().shape == (3, 3)

@@ -228,3 +228,22 @@ def test_what_the_solver_is_given_back_is_checked(kwargs, error, message):
     kwargs = dict(dict(fun_and_grad=lambda x: (float(x @ x), 2 * x)), **kwargs)
     with pytest.raises(error, match=message):
         minimize_lbfgs(kwargs.pop("fun_and_grad"), np.ones(3), tol=0, max_iter=3, **kwargs)
+
+
+@pytest.mark.parametrize("pairs, push, message", [
+    ([], (np.ones(3), np.ones(2)), "two vectors of one length, got s of shape \\(3,\\)"),
+    ([], (np.ones((3, 1)), np.ones((3, 1))), "got s of shape \\(3, 1\\)"),
+    ([(np.ones(3), 2 * np.ones(3))], (np.ones(2), np.ones(2)), "two vectors of length 3"),
+])
+def test_a_pair_of_the_wrong_shape_is_named(pairs, push, message):
+    with pytest.raises(ValueError, match=message):
+        LBFGSMemory(3, pairs).push(*push)
+
+
+@pytest.mark.parametrize("memory", [
+    LBFGSMemory(3, [(np.ones(3), 2 * np.ones(3))]),
+    LBFGSMemory(3, initial=InverseDiagonal(np.ones(3))),
+])
+def test_a_vector_of_the_wrong_length_is_named(memory):
+    with pytest.raises(ValueError, match=r"vectors of length 3, got an array of shape \(2,\)"):
+        memory.apply(np.ones(2))

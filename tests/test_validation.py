@@ -339,7 +339,7 @@ BAD_LBFGS = [
     ("max_iter float", dict(max_iter=2.5), TypeError, "max_iter must be an integer"),
     ("memory list", dict(memory=[]), TypeError, "memory must be an LBFGSMemory or None"),
     ("memory of another size", dict(memory=_MEMORY3), ValueError,
-     r"memory holds pairs of shape \(3,\), x0 has shape \(2,\)"),
+     r"memory applies to vectors of length 3, x0 has shape \(2,\)"),
     ("extra_secant int", dict(extra_secant=3), TypeError, "extra_secant must be callable"),
     ("c1 0", dict(c1=0.0), ValueError, r"c1 must be .* in \(0, 1\), got 0.0"),
     ("c2 1", dict(c2=1.0), ValueError, r"c2 must be .* in \(0, 1\), got 1.0"),
