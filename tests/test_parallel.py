@@ -5,6 +5,7 @@ reference of the folds' arithmetic, to 1e-10. The Dask tests start their own
 ``LocalCluster`` (two worker processes) and are skipped only when
 ``distributed`` cannot be imported.
 """
+import contextlib
 import dataclasses
 import os
 import threading
@@ -325,8 +326,9 @@ def test_workers_start_when_a_round_is_heavy_enough(monkeypatch):
 # -- Dask's distributed scheduler ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dask_client():
+@contextlib.contextmanager
+def _local_cluster():
+    """``(cluster, client)`` of two worker processes, closed on leaving."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -334,10 +336,16 @@ def dask_client():
     client = distributed.Client(cluster, timeout=120)
     try:
         client.wait_for_workers(2, timeout=180)
-        yield client
+        yield cluster, client
     finally:
         client.close(timeout=60)
         cluster.close(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    with _local_cluster() as (_, client):
+        yield client
 
 
 def _n_scheduler_tasks(client, timeout=60.0):
@@ -434,17 +442,8 @@ def test_dask_states_are_futures_on_the_workers(dask_client, on_workers):
 @pytest.fixture
 def doomed_cluster():
     """A cluster of two worker processes of this test's own, to lose one of them."""
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-        death_timeout=120)
-    client = distributed.Client(cluster, timeout=120)
-    try:
-        client.wait_for_workers(2, timeout=180)
+    with _local_cluster() as (cluster, client):
         yield cluster, client
-    finally:
-        client.close(timeout=60)
-        cluster.close(timeout=60)
 
 
 def _kill(cluster, address):
