@@ -219,7 +219,8 @@ def test_history_records_and_verbose(capsys, verbose):
             "n_hvp", "time_forward", "time_backward"}
     for rec in clf.history_:
         assert keys <= set(rec)
-        assert rec["accepted"] == (rec["decision"] in ("start", "accept", "refresh", "verify"))
+        assert rec["accepted"] == (rec["decision"] in ("start", "accept", "refresh", "confirm",
+                                                         "verify"))
     times = [r["time"] for r in clf.history_]
     assert times == sorted(times)
     assert sum(r["n_hvp"] for r in clf.history_) > 0

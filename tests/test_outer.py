@@ -230,10 +230,34 @@ def test_tolerance_schedules(name, expected):
     loop = res.history[:3]
     assert [r["decision"] for r in loop] == ["start", "accept", "accept"]
     np.testing.assert_allclose([r["tolerance"] for r in loop], expected)
-    # then the answer and the start are verified ten times more tightly
-    assert [r["decision"] for r in res.history[3:]] == ["verify", "verify"]
-    np.testing.assert_allclose(res.history[3]["tolerance"],
-                               TOLERANCE_SCHEDULES[name](1e-3, 0.9, 3) / 10)
+    # max_iter is a hard cap: no verification beyond it
+    assert res.n_iter == len(res.history) == 3 and res.stop_reason == "max_iter"
+
+
+@pytest.mark.parametrize("max_iter", range(1, 12))
+@pytest.mark.parametrize("case", ["quadratic", "nan-region", "wrong-sign", "biased"])
+def test_max_iter_caps_every_evaluation(max_iter, case):
+    """Confirmations and verifications count: never more than max_iter evaluations."""
+    kwargs = {"quadratic": dict(target=[-2.0]),
+              "nan-region": dict(target=[-6.0], bad=lambda lam: lam[0] < -1.5),
+              "wrong-sign": dict(target=[-2.0], grad_of=lambda lam, name: (
+                  -1 if name == "shine" and abs(lam[0] + 2) < 1 else 1) * 2 * (lam + 2.0)),
+              "biased": dict(target=[1.0], bias=lambda lam, eps: 50 * eps, recovered=0.3)}
+    crit = FakeCriterion(**kwargs[case])
+    res = hoag(crit, np.zeros(1), max_iter=max_iter, escalation=BackwardEscalation(Shine()))
+    assert res.n_iter == len(res.history) == len(crit.calls) <= max_iter
+    assert crit.true_loss(res.log_alpha) <= crit.true_loss([0.0])
+
+
+def test_answer_is_verified_ten_times_more_tightly():
+    """A run that stops on its own verifies the answer (or confirmed it) with eps / 10."""
+    crit = FakeCriterion([-2.0], curv=0.5)
+    res = hoag(crit, np.zeros(1), max_iter=30)
+    assert res.stop_reason == "tol"
+    final = [r for r in res.history if r["decision"] in ("confirm", "verify")]
+    assert final and final[-1]["answer"] or any(r["answer"] for r in final)
+    loop = [r for r in res.history if r["decision"] not in ("confirm", "verify")]
+    assert min(r["tolerance"] for r in final) <= loop[-1]["tolerance"] / 10 * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("current, candidate, verdict", [
