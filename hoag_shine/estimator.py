@@ -436,11 +436,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         fun = problem.fun_and_grad(log_alpha)
         f0, g0 = fun(np.zeros(problem.n_coef))
         g0 = np.linalg.norm(g0)
-        with warnings.catch_warnings():
-            # the Newton steps below finish what L-BFGS may leave short
-            warnings.simplefilter("ignore", InnerConvergenceWarning)
-            w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0,
-                               max_iter=self.inner_max_iter).x
+        # no warning from L-BFGS: the Newton steps below finish what it may
+        # leave short, and the warning below judges the end point
+        w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0,
+                           max_iter=self.inner_max_iter, warn=False).x
         w, g_norm = _newton_polish(problem, fun, w, log_alpha, f0, g0)
         if not g_norm <= REFIT_TOL * g0:
             warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "

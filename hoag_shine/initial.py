@@ -58,24 +58,43 @@ class ScaledIdentity:
         """
         return memory.gamma
 
-    def trial_step(self, memory, grad_norm):
-        """First step length of the line search along ``-B grad``.
+    def trial_step(self, memory, value, slope):
+        """First step length of the line search along ``d = -B grad``.
+
+        With pairs, ``gamma`` scales ``B`` to the curvature and the unit step
+        is the model's. Without pairs ``B = I`` carries no scale; the step
+        is then the one at which the linear model ``value + t slope`` reaches
+        0: Polyak's step for a function bounded below by 0 (as a logistic
+        loss plus an l2 penalty is), which is half the exact step of a
+        quadratic whose minimum is 0. It is the same point whatever the
+        function's scale (``f -> c f``) or the variables' (``x -> x / s``),
+        as the answer must be when the sample weights, or the columns of
+        ``X``, are scaled against the strengths. At a value of 0 the step
+        has unit length.
 
         Parameters
         ----------
         memory : LBFGSMemory
             Memory defining ``B``.
-        grad_norm : float
-            Norm of the current gradient.
+        value : float
+            Objective value at the current point.
+        slope : float
+            Directional derivative ``grad^T d`` (negative).
 
         Returns
         -------
         float
-            1 with pairs (``gamma`` scales ``B`` to the curvature); without
-            pairs ``B = I`` carries no scale, and the first step has length
-            at most 1: ``min(1, 1 / grad_norm)``.
+            1 with pairs; without pairs ``|value| / -slope``, or
+            ``1 / sqrt(-slope)`` (a step of length 1 along ``-grad``) when
+            that is 0 or not finite.
         """
-        return 1.0 if len(memory) else min(1.0, 1.0 / grad_norm)
+        if len(memory):
+            return 1.0
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            step = abs(value) / -slope
+            if not (np.isfinite(step) and step > 0):
+                step = 1.0 / np.sqrt(-slope)
+        return float(step)
 
     def shifted(self, delta):
         """The same initial matrix (``gamma`` follows the shifted pairs).
@@ -150,7 +169,7 @@ class InverseDiagonal:
         """
         return self._inverse
 
-    def trial_step(self, memory, grad_norm):
+    def trial_step(self, memory, value, slope):
         """First step length of the line search along ``-B grad``.
 
         ``diag(h)^{-1}`` ignores the correlations between coefficients, so
@@ -170,8 +189,9 @@ class InverseDiagonal:
         ----------
         memory : LBFGSMemory
             Memory defining ``B``.
-        grad_norm : float
-            Norm of the current gradient (unused: ``H0`` carries the scale).
+        value, slope : float
+            Objective value and directional derivative (unused: ``H0``
+            carries the scale).
 
         Returns
         -------
@@ -218,7 +238,10 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
     The Hessian diagonal costs about one gradient (one product of the
     elementwise square of ``X``). It is recomputed when the iterate has moved
     by more than ``refresh`` times its norm since the point where the
-    current diagonal was taken; otherwise the current one is kept. The rule
+    current diagonal ``h`` was taken, both measured in the norm
+    ``sqrt(sum h v^2)`` (which makes the rule independent of the scale of
+    the objective and of each coefficient's); otherwise the current one is
+    kept. The rule
     depends only on the iterate and the memory's initial matrix, so a solve
     chained through ``memory=`` makes the same decisions as one long run.
 
@@ -229,8 +252,8 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
     log_alpha : array-like of shape (n_hyper,)
         Log-scale strengths.
     refresh : float, default=0.1
-        Relative move ``||w - w_ref|| / ||w||`` beyond which the diagonal is
-        recomputed; 0 recomputes it at every iterate.
+        Relative move ``||w - w_ref||_h / ||w||_h`` beyond which the
+        diagonal is recomputed; 0 recomputes it at every iterate.
 
     Returns
     -------
@@ -254,13 +277,26 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
         raise ValueError(f"refresh must be a non-negative number, got {refresh!r}")
 
     def initial(w, current):
-        ref = getattr(current, "point", None)
-        if (ref is not None and ref.shape == w.shape
-                and np.linalg.norm(w - ref) <= refresh * np.linalg.norm(w)):
+        if _taken_close_to(current, w, refresh):
             return current
         return InverseDiagonal(problem.hessian_diagonal(w, log_alpha), w)
 
     return initial
+
+
+def _taken_close_to(current, w, refresh):
+    """True when ``current`` is a diagonal taken within ``refresh`` of ``w``.
+
+    The move is measured in the diagonal's norm ``||v||_h^2 = sum h v^2``, so
+    that the decision does not change when the objective is scaled or a
+    coordinate is rescaled against its strength (``w_j -> w_j / s_j`` with
+    ``h_j -> s_j^2 h_j``), as the Euclidean norm would.
+    """
+    ref = getattr(current, "point", None)
+    if ref is None or ref.shape != w.shape:
+        return False
+    h = current.hessian_diagonal
+    return np.dot(h, (w - ref) ** 2) <= refresh ** 2 * np.dot(h, w * w)
 
 
 def auto_initial(problem, log_alpha):

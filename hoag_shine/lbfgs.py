@@ -31,6 +31,13 @@ def _direction(memory, g):
     return d
 
 
+def _search(fun_and_grad, x, f, g, memory, c1, c2, max_linesearch):
+    """Strong-Wolfe search along the memory's direction from its trial step."""
+    d = _direction(memory, g)
+    step = memory.initial.trial_step(memory, f, float(np.dot(g, d)))
+    return strong_wolfe(fun_and_grad, x, f, g, d, step, c1, c2, max_linesearch)
+
+
 def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
                    memory=None, extra_secant=None, c1=1e-4, c2=0.9,
                    max_linesearch=30, warn=True, initial_matrix=None, m=DEPRECATED):
@@ -43,8 +50,12 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
     each step satisfies the strong Wolfe conditions. The solver stops when the
     Euclidean norm of the gradient is at most ``tol``. Steps at the rounding
     level (``||s|| <= 1e-10 ||x||``) are taken but their pairs not stored.
-    When the line search fails along the L-BFGS direction, steepest descent
-    is tried; if that fails too the solver stops and keeps its pairs.
+    The first trial step of each line search is the initial matrix's
+    ``trial_step``, free of any absolute scale, so that scaling the function
+    (``f -> c f``, ``tol -> c tol``) leaves the iterates unchanged. When the line search fails
+    along the L-BFGS direction, it is tried again from an empty memory
+    (along ``-H0 grad``); if that fails too the solver stops and keeps its
+    pairs.
 
     Parameters
     ----------
@@ -138,19 +149,14 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
                 n_extra += 1
                 if np.all(np.isfinite(g_e)):
                     memory.push(e, g_e - g)
-        d = _direction(memory, g)
-        step = memory.initial.trial_step(memory, grad_norm)
-        t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, d, step, c1, c2,
-                                    max_linesearch)
+        t, new, n_ls = _search(fun_and_grad, x, f, g, memory, c1, c2, max_linesearch)
         nfev += n_ls
         if t is None and len(memory):
-            # retry along steepest descent; the pairs stay valid secant
-            # information, so they are restored if the retry fails too
+            # retry from an empty memory, along -H0 g; the pairs stay valid
+            # secant information, so they are restored if the retry fails too
             saved = memory.copy()
             memory.clear()
-            t, new, n_ls = strong_wolfe(fun_and_grad, x, f, g, -g,
-                                        min(1.0, 1.0 / grad_norm), c1, c2,
-                                        max_linesearch)
+            t, new, n_ls = _search(fun_and_grad, x, f, g, memory, c1, c2, max_linesearch)
             nfev += n_ls
             if t is None:
                 memory = saved

@@ -53,7 +53,7 @@ class _Phi:
     def __init__(self, fun_and_grad, x, d, f0, slope0, c1):
         self.fun_and_grad, self.x, self.d = fun_and_grad, x, d
         self.f0, self.slope0, self.c1 = f0, slope0, c1
-        self.f_noise = _F_NOISE * max(abs(f0), 1.0)
+        self.f_noise = _F_NOISE * abs(f0)
         self.evals = {}
         self.n_eval = 0
 

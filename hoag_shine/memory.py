@@ -30,7 +30,7 @@ class LBFGSMemory:
         skipped as in :meth:`push`.
     initial : ScaledIdentity or InverseDiagonal, optional
         Initial matrix ``H0`` of the two-loop recursion (an object with
-        ``diagonal(memory)``, ``trial_step(memory, grad_norm)``,
+        ``diagonal(memory)``, ``trial_step(memory, value, slope)``,
         ``shifted(delta)`` and ``n``); default ``gamma I``
         (:class:`ScaledIdentity`). The solver replaces it at each iterate
         when it is given an ``initial_matrix`` callable.

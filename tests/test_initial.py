@@ -207,15 +207,25 @@ def test_trial_step_is_sqrt_of_the_pair_scaling(rng):
     h = rng.uniform(50.0, 100.0, 5)  # H0 = diag(1/h) underestimates: tau > 1
     s, y = pairs[-1]
     tau = (s @ y) / (y @ (y / h))
-    assert InverseDiagonal(h).trial_step(LBFGSMemory(3, pairs), 1.0) == 1.0
+    assert InverseDiagonal(h).trial_step(LBFGSMemory(3, pairs), 1.0, -1.0) == 1.0
     h_small = rng.uniform(0.01, 0.02, 5)  # overestimates: tau < 1
     tau = (s @ y) / (y @ (y / h_small))
     assert tau < 1
-    assert InverseDiagonal(h_small).trial_step(LBFGSMemory(3, pairs), 1.0) == \
+    assert InverseDiagonal(h_small).trial_step(LBFGSMemory(3, pairs), 1.0, -1.0) == \
         pytest.approx(np.sqrt(tau), rel=1e-14)
-    assert InverseDiagonal(h_small).trial_step(LBFGSMemory(3), 5.0) == 1.0
-    assert ScaledIdentity().trial_step(LBFGSMemory(3), 5.0) == 0.2
-    assert ScaledIdentity().trial_step(LBFGSMemory(3, pairs), 5.0) == 1.0
+    assert InverseDiagonal(h_small).trial_step(LBFGSMemory(3), 2.0, -25.0) == 1.0
+    assert ScaledIdentity().trial_step(LBFGSMemory(3, pairs), 2.0, -25.0) == 1.0
+
+
+@pytest.mark.parametrize("value, slope, expected", [
+    (2.0, -25.0, 0.08),      # the linear model reaches 0 at 2 / 25
+    (-3.0, -4.0, 0.75),      # a negative value: its magnitude
+    (0.0, -25.0, 0.2),       # no value to go by: a step of length 1 along -g
+    (2e-300, -1e300, 1e-150),  # the ratio underflows: length 1 again
+])
+def test_first_gamma_step_reaches_zero_on_the_linear_model(value, slope, expected):
+    assert ScaledIdentity().trial_step(LBFGSMemory(3), value, slope) == \
+        pytest.approx(expected, rel=1e-14)
 
 
 def test_refresh_rule_keeps_a_close_diagonal(make_data):
