@@ -25,6 +25,7 @@ Usage::
         --seeds 3 --methods cg shine shine-opa shine-refine
 """
 import argparse
+import ast
 import csv
 import statistics
 import warnings
@@ -57,7 +58,7 @@ def _quiet(fit):
         return perf_counter() - start
 
 
-def run_split(X, y, seed, fit_intercept, methods):
+def run_split(X, y, seed, fit_intercept, methods, params=None):
     """Rows of one split: every method against LogisticRegressionCV and a cold solve."""
     train, val = train_test_split(np.arange(X.shape[0]), test_size=0.2, random_state=seed,
                                   stratify=y)
@@ -73,7 +74,7 @@ def run_split(X, y, seed, fit_intercept, methods):
     rows = []
     for method in methods:
         est = HyperOptimizer(method, cv=split, refit=False, fit_intercept=fit_intercept,
-                             lambda_bounds=BOUNDS)
+                             lambda_bounds=BOUNDS, **(params or {}))
         elapsed = _quiet(lambda: est.fit(X_all, y_all))
         lam = float(est.log_alpha_[0])
         time_cold = _quiet(lambda: LogisticRegression(
@@ -117,7 +118,7 @@ def summarize(rows, methods):
         print(f"{name:<30}" + "".join(f"{c:>14}" for c in cells) + f"{lrcv:>10.2f}")
 
 
-def run_protocol(X, y, seed, methods, fit_intercept=False):
+def run_protocol(X, y, seed, methods, fit_intercept=False, params=None):
     """The SHINE paper's protocol: 90 % train, 5 % outer, 5 % held out (one seed)."""
     train, outer, held = split_indices(X.shape[0], seed)
     rows_idx = np.r_[train, outer]
@@ -135,7 +136,8 @@ def run_protocol(X, y, seed, methods, fit_intercept=False):
                  log_alpha=float(-np.log(lrcv.C_[0])),
                  held_out=held_out(lrcv.coef_, lrcv.intercept_[0]))]
     for method in methods:
-        est = HyperOptimizer(method, cv=split, refit=False, fit_intercept=fit_intercept)
+        est = HyperOptimizer(method, cv=split, refit=False, fit_intercept=fit_intercept,
+                             **(params or {}))
         elapsed = _quiet(lambda: est.fit(X_all, y_all))
         rows.append(dict(seed=seed, method=method, time=elapsed,
                          log_alpha=float(est.log_alpha_[0]),
@@ -176,14 +178,18 @@ def main(argv=None):
     parser.add_argument("--protocol", default=None, metavar="DATASET",
                         help="instead, the SHINE paper's protocol on this data set "
                              "(e.g. 20news: 90/5/5 splits, no intercept)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="HyperOptimizer parameters other than the defaults "
+                             "(values read as Python literals), e.g. tol=1e-3")
     args = parser.parse_args(argv)
+    params = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     if args.protocol:
         X, y = load_dataset(args.protocol, data_home=args.data_home)
         rows = []
         with limit_threads(1):
             print(format_machine(describe_machine()))
             for seed in range(args.seeds):
-                new = run_protocol(X, y, seed, args.methods)
+                new = run_protocol(X, y, seed, args.methods, params=params)
                 print(" ".join(f"{r['method']}={r['time']:.2f}s/{r['held_out']:.3f}"
                                for r in new), flush=True)
                 rows += new
@@ -201,7 +207,7 @@ def main(argv=None):
             for name, X, y in source:
                 for seed in seeds:
                     for fit_intercept in intercepts:
-                        new = run_split(X, y, seed, fit_intercept, args.methods)
+                        new = run_split(X, y, seed, fit_intercept, args.methods, params)
                         for r in new:
                             r["dataset"] = name
                         rows += new

@@ -88,6 +88,8 @@ class TrustedDecrease:
     'uncertain'
     >>> test.judge(LossEstimate(10.0, 10.0, 0.1), LossEstimate(10.5, 10.5, 0.1))
     'reject'
+    >>> test.judge(LossEstimate(10.0, 10.0, 0.5), LossEstimate(10.0, 10.0, 0.5))
+    'uncertain'
     """
 
     def __init__(self, rtol=1e-4):
@@ -105,11 +107,11 @@ class TrustedDecrease:
         -------
         {"accept", "reject", "uncertain"}
             When the sum of the uncertainties is below the resolution:
-            "accept" if the candidate is lower, "reject" otherwise. Else "accept" when the candidate is lower by
-            more than that sum, "reject" when it is higher by more than that
-            sum, not finite, or when the two differ by less than the
-            resolution (a gain too small to be worth resolving); "uncertain"
-            in between.
+            "accept" if the candidate is lower, "reject" otherwise. Else
+            "accept" when the candidate is lower by more than that sum,
+            "reject" when it is higher by more than that sum or not finite,
+            and "uncertain" in between (the outer loop then solves the less
+            accurate point again, no more tightly than the resolution asks).
         """
         if not candidate.finite:
             return REJECT
@@ -121,7 +123,8 @@ class TrustedDecrease:
             return ACCEPT if decrease > 0 else REJECT
         if decrease > uncertainty:
             return ACCEPT
-        if decrease < -uncertainty or abs(decrease) <= resolution:
-            # certainly higher, or a gain too small to be worth resolving
+        if decrease < -uncertainty:
             return REJECT
+        # a change within the uncertainties, even one below the resolution:
+        # the losses must be known better before the step is judged
         return UNCERTAIN

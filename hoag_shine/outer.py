@@ -541,7 +541,9 @@ class _Search:
         run = self.run
         # tighten the point solved again enough for the uncertainties to fall
         # below the decrease; the tightening is for this decision only
-        factor = float(np.clip(0.5 * abs(current.estimate.value - candidate.estimate.value) / (
+        change = max(abs(current.estimate.value - candidate.estimate.value),
+                     self.tol * abs(current.estimate.value))
+        factor = float(np.clip(0.5 * change / (
             run.scaled(current).uncertainty + run.scaled(candidate).uncertainty),
             MIN_TIGHTEN, UNCERTAIN_TIGHTEN))
         if candidate.estimate.uncertainty >= current.estimate.uncertainty:
