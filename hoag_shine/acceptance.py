@@ -5,7 +5,9 @@ The outer loss of an inexact inner solution ``w`` differs from the loss of
 h(w)``, so ``g(w*) ~ g(w) - q^T grad_w h(w)`` with ``q ~ H^{-1} grad g``,
 the vector the backward pass computes anyway
 (:attr:`HypergradientResult.loss_correction`). :class:`LossEstimate` holds
-the corrected loss and, as its uncertainty, the size of the correction.
+the corrected loss and, as its uncertainty, the size of the correction plus
+what an inexact ``q`` may miss of it
+(:attr:`HypergradientResult.loss_uncertainty`).
 :class:`TrustedDecrease` accepts a step only when the corrected loss
 decreases by more than both uncertainties and rejects it only when it
 increases by more; in between the step is "uncertain" and the loop solves
@@ -31,7 +33,7 @@ class LossEstimate:
         ``loss`` minus the first-order corrections: the estimate of the
         loss at the exact inner solutions.
     uncertainty : float
-        Sum over splits of the size of the corrections.
+        Sum over splits of the uncertainties of the corrected losses.
     """
 
     loss: float
@@ -54,8 +56,8 @@ class LossEstimate:
             every split's values are finite).
         """
         loss = float(sum(r.outer_loss for r in results))
-        corrections = np.array([r.loss_correction for r in results], dtype=float)
-        return cls(loss, loss - float(corrections.sum()), float(np.abs(corrections).sum()))
+        correction = float(sum(r.loss_correction for r in results))
+        return cls(loss, loss - correction, float(sum(r.loss_uncertainty for r in results)))
 
     @property
     def finite(self):

@@ -13,35 +13,37 @@ on:
   halves after a step that achieved less than 1/4 or failed.
 * **Acceptance** (:class:`~hoag_shine.TrustedDecrease`) compares
   outer losses corrected to first order for the inexact inner solve
-  (``g(w) - q^T grad_w h(w)``), each with the size of that correction as its
-  uncertainty. A step is accepted only when the decrease exceeds both
-  uncertainties. A decrease inside them is *uncertain*: the tolerance is
-  divided by 4 and the less accurate of the two points is solved again
-  (warm-started) before the step is judged again. A step that does not
-  decrease the loss, or whose loss or hypergradient is not finite, is
-  rejected: the radius halves and the tolerance ``eps`` halves.
+  (``g(w) - q^T grad_w h(w)``), each with its uncertainty (the size of that
+  correction plus what an inexact ``q`` may miss of it). A step is accepted
+  only when the decrease exceeds both uncertainties. A change inside them
+  is *uncertain*: the less accurate of the two points is solved again
+  (warm-started, more tightly, for this decision only) before the step is
+  judged again. A step that increases the loss by more than the
+  uncertainties, or whose loss or hypergradient is not finite, is rejected:
+  the radius halves and the tolerance ``eps`` halves for the rest of the run.
 * **Backward accuracy** (:class:`~hoag_shine.BackwardEscalation`):
   after a rejected step the hypergradient is computed again at the current
   point with the next, more accurate rung of the ladder (CG started from the
   method's estimate, with budgets 10, 40, then to tolerance), and that rung
-  is kept. Before stopping on a step shorter than ``tol``, the current point
-  is re-evaluated once with the top rung, so that an approximate
-  hypergradient that vanishes for the wrong reason cannot end the run.
+  is kept.
 
-Each evaluation of the outer objective (a step's target, a re-solve, a
-re-evaluation) counts as one iteration. The loop stops after ``max_iter`` of
-them, when the model's step is shorter than ``tol`` or promises less than a
-tenth of the loss resolution (after a step that gained little), when the
-trust radius falls below ``tol``, when the hypergradient pushes every
-strength against its bound, or when the callback returns True; every stop
-but the last two is first confirmed by a re-evaluation ten times tighter
-with the top rung. The uncertainties are calibrated along the run: whenever
-a point solved again moves by more than its two claimed uncertainties, they
-are scaled up so that it would not have. Finally the best trusted point,
-the current point and the start are evaluated once more, tightly (at most
-three evaluations beyond ``max_iter``), and the answer is the one of them
-whose corrected loss plus uncertainty is lowest: never a point that was not
-trusted to improve on the start.
+``tol`` is the relative precision of the outer loss: the loop stops when
+its model promises less than ``tol * |loss|`` of further decrease (after a
+step that gained little), and trial points are solved just tightly enough
+for their verdict. It also stops when the trust radius falls below
+``MIN_RADIUS``, when the hypergradient pushes every strength against its
+bound, after ``max_iter`` evaluations (every evaluation counts, the final
+ones included), or when the callback returns True. A stop on the model or
+the radius is first confirmed by a re-evaluation of the current point,
+at least four times tighter and with the top rung, so that an approximate
+hypergradient that vanishes for the wrong reason cannot end the run. The
+uncertainties are calibrated along the run: whenever a point solved again
+moves by more than its two claimed uncertainties, they are scaled up so that
+it would not have. Finally the best trusted point is verified by an
+accurate evaluation (the confirmation counts), and the current point and
+the start only when their loss intervals reach below the answer's; the
+answer is the verified point whose corrected loss plus uncertainty is
+lowest: never a point that was not trusted to improve on the start.
 """
 import warnings
 from dataclasses import dataclass, field, replace
@@ -56,8 +58,9 @@ from .steps import SecantTrustRegion
 #: factor of eps after a rejected step; after an uncertain one, the factor
 #: that should bring the uncertainties below the decrease, within these limits
 REJECT_TIGHTEN, UNCERTAIN_TIGHTEN, MIN_TIGHTEN = 0.5, 0.25, 0.01
-#: factor of eps before the evaluations that confirm a stop and verify the answer
-CONFIRM_TIGHTEN = 0.1
+#: largest factor of eps for the evaluations that confirm a stop and verify
+#: the answer (tighter when the loss resolution asks for it)
+CONFIRM_TIGHTEN = 0.25
 #: the model's promise of no progress is believed once the last accepted step
 #: gained less than this many loss resolutions
 GAIN_FACTOR = 10.0
@@ -232,9 +235,7 @@ class _Run:
         method = None if self.ladder is None else self.ladder.method(self.level)
         loss, grad, results, new_states = self.criterion.evaluate(
             lam, eps, states, outer_step=(self.k, self.max_iter), method=method)
-        corrections = np.array([r.loss_correction for r in results], dtype=float)
-        estimate = LossEstimate(float(loss), float(loss - corrections.sum()),
-                                float(np.abs(corrections).sum()))
+        estimate = LossEstimate.from_results(results)
         self.k += 1
         return _Point(np.array(lam, dtype=float), estimate, np.asarray(grad, dtype=float),
                       results, new_states, "default" if method is None else method.name, eps)
@@ -562,6 +563,22 @@ class _Search:
         """The tolerance of the loop now: the schedule's, or the current point's if tighter."""
         return min(self.run.eps, self.current.eps)
 
+    def _accurate_eps(self, point):
+        """Tolerance of a confirmation or verification of ``point``.
+
+        Tight enough for its calibrated uncertainty to fall to a quarter of
+        the resolution ``tol * |loss|`` (estimated from its uncertainty per
+        unit of tolerance), and at least ``1 / CONFIRM_TIGHTEN`` (4) times
+        tighter than the loop's tolerance now, at most ``1 / MIN_TIGHTEN``
+        (100) times.
+        """
+        eps = self._eps_now()
+        scaled = self.run.scaled(point)
+        if scaled.uncertainty <= 0:
+            return CONFIRM_TIGHTEN * eps
+        needed = 0.25 * self.tol * abs(scaled.value) * point.eps / scaled.uncertainty
+        return float(np.clip(needed, MIN_TIGHTEN * eps, CONFIRM_TIGHTEN * eps))
+
     def _trial_eps(self, step):
         """Tolerance of a step's trial: the schedule's, or tighter when the decision needs it.
 
@@ -613,13 +630,14 @@ class _Search:
         A vanishing hypergradient from a loose inner solve or an approximate
         backward pass, a secant model fitted across a long step, or a radius
         that collapsed after failures is no proof of an optimum: the point is
-        solved again ten times more tightly, with the most accurate rung, and
+        solved again more tightly (:meth:`_accurate_eps`), with the most
+        accurate rung, and
         the stop is decided again from there. The evaluation also verifies
         the point as a candidate answer.
         """
         model = self.model
         stop, surprised = self.refresh(self.run.top_level, decision="confirm",
-                                       eps=CONFIRM_TIGHTEN * self._eps_now())
+                                       eps=self._accurate_eps(self.current))
         if converged and not surprised:
             self.model = model  # the pairs still describe the loss's curvature
         elif not converged:
@@ -635,8 +653,8 @@ class _Search:
         confirmed there); the current point and the start then only when
         their calibrated loss intervals, ``VERIFY_MARGIN`` uncertainties
         wide, reach below the verified answer's upper bound: a point clearly
-        worse is not solved again. Each verification is ten times tighter
-        than the run's last evaluation, with the most accurate rung, and
+        worse is not solved again. Each verification is as tight as
+        :meth:`_accurate_eps` says, with the most accurate rung, and
         counts toward ``max_iter``; without budget left the answer is chosen
         among the trusted points as they were evaluated.
         """
@@ -672,7 +690,7 @@ class _Search:
         """
         run = self.run
         if self.tightened is None:
-            self.tightened = CONFIRM_TIGHTEN * self._eps_now()
+            self.tightened = self._accurate_eps(point)
         run.level = run.top_level
         eps, scaled = self.tightened, run.scaled(point)
         if separate and scaled.uncertainty > 0:
