@@ -16,7 +16,7 @@ import numpy as np
 from .methods import ConjugateGradient, Exact, HypergradientMethod, Refined
 
 #: CG budgets of the rungs above the user's method; None: CG to tolerance
-DEFAULT_BUDGETS = (10, 40, None)
+DEFAULT_BUDGETS = (None,)
 
 
 class BackwardEscalation:

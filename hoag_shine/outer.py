@@ -440,8 +440,7 @@ class _Search:
         run = self.run
         while run.left:
             if self.pending is None:
-                step = self.rule.propose(self.current.lam, self.current.grad, self.radius,
-                                         self.bounds, self.model)
+                step = self._propose()
                 stop = self._stop_reason(step)
                 if stop is not None and not self.confirmed:
                     if self.confirm(converged=stop in ("tol", "bounds")):
@@ -460,6 +459,10 @@ class _Search:
             self.run.record(self.pending[0], UNCERTAIN, self.radius,
                             self.run.best(self.trusted))
         return "max_iter"
+
+    def _propose(self):
+        return self.rule.propose(self.current.lam, self.current.grad, self.radius,
+                                 self.bounds, self.model)
 
     def _stop_reason(self, step):
         """Why the run may stop before ``step``, or None to take it."""
@@ -540,6 +543,14 @@ class _Search:
 
     def _after_uncertain(self, current, candidate, step, index):
         run = self.run
+        if run.level < run.top_level:
+            # a loss too uncertain to decide on: first a more accurate
+            # backward pass, whose loss correction is more accurate too, then
+            # tighter solves
+            stop, surprised = self.refresh(run.level + 1)
+            if not surprised:
+                self.pending = (candidate, step, index, False)
+            return stop
         # tighten the point solved again enough for the uncertainties to fall
         # below the decrease; the tightening is for this decision only
         change = max(abs(current.estimate.value - candidate.estimate.value),
@@ -592,7 +603,9 @@ class _Search:
         current = self.run.scaled(self.current)
         if current.uncertainty <= 0 or step.predicted <= 0:
             return eps
-        needed = 0.25 * step.predicted * self.current.eps / current.uncertainty
+        # a decrease below the resolution needs no better resolution than it
+        promised = max(step.predicted, self.tol * abs(current.value))
+        needed = 0.25 * promised * self.current.eps / current.uncertainty
         return float(np.clip(needed, MIN_TIGHTEN * eps, eps))
 
     # -- re-evaluations of the current point ----------------------------------
@@ -640,8 +653,10 @@ class _Search:
                                        eps=self._accurate_eps(self.current))
         if converged and not surprised:
             self.model = model  # the pairs still describe the loss's curvature
-        elif not converged:
-            self.radius = max(self.radius, self.rule.initial_radius)
+        # the radius may have shrunk on steps that the less accurate
+        # hypergradient proposed
+        floor = self.last_step if converged else self.rule.initial_radius
+        self.radius = min(max(self.radius, floor), self.rule.max_radius)
         return stop
 
     # -- the answer -----------------------------------------------------------
