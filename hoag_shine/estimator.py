@@ -167,7 +167,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
         "uncertain", "refresh" for a re-evaluation of the current point,
         "verify" for a final tight evaluation of a candidate answer),
-        ``estimate`` (the hypergradient method used, e.g. "shine+cg10"),
+        ``estimate`` (the hypergradient method used, e.g. "shine+cg"),
         ``radius``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
         ``n_hvp``, ``time_forward``, ``time_backward``; a list of records that
         ``pandas.DataFrame(history_)`` turns into a table.

@@ -24,8 +24,8 @@ on:
 * **Backward accuracy** (:class:`~hoag_shine.BackwardEscalation`):
   after a rejected step the hypergradient is computed again at the current
   point with the next, more accurate rung of the ladder (CG started from the
-  method's estimate, with budgets 10, 40, then to tolerance), and that rung
-  is kept.
+  method's estimate and run to the tolerance), and that rung is kept; an
+  uncertain verdict climbs it too before any tighter solve.
 
 ``tol`` is the relative precision of the outer loss: the loop stops when
 its model promises less than ``tol * |loss|`` of further decrease (after a
