@@ -5,7 +5,9 @@ The outer loss of an inexact inner solution ``w`` differs from the loss of
 h(w)``, so ``g(w*) ~ g(w) - q^T grad_w h(w)`` with ``q ~ H^{-1} grad g``,
 the vector the backward pass computes anyway
 (:attr:`HypergradientResult.loss_correction`). :class:`LossEstimate` holds
-the corrected loss and, as its uncertainty, the size of the correction.
+the corrected loss and, as its uncertainty, the size of the correction plus
+what an inexact ``q`` may miss of it
+(:attr:`HypergradientResult.loss_uncertainty`).
 :class:`TrustedDecrease` accepts a step only when the corrected loss
 decreases by more than both uncertainties and rejects it only when it
 increases by more; in between the step is "uncertain" and the loop solves
@@ -31,7 +33,7 @@ class LossEstimate:
         ``loss`` minus the first-order corrections: the estimate of the
         loss at the exact inner solutions.
     uncertainty : float
-        Sum over splits of the size of the corrections.
+        Sum over splits of the uncertainties of the corrected losses.
     """
 
     loss: float
@@ -54,8 +56,8 @@ class LossEstimate:
             every split's values are finite).
         """
         loss = float(sum(r.outer_loss for r in results))
-        corrections = np.array([r.loss_correction for r in results], dtype=float)
-        return cls(loss, loss - float(corrections.sum()), float(np.abs(corrections).sum()))
+        correction = float(sum(r.loss_correction for r in results))
+        return cls(loss, loss - correction, float(sum(r.loss_uncertainty for r in results)))
 
     @property
     def finite(self):
@@ -88,6 +90,8 @@ class TrustedDecrease:
     'uncertain'
     >>> test.judge(LossEstimate(10.0, 10.0, 0.1), LossEstimate(10.5, 10.5, 0.1))
     'reject'
+    >>> test.judge(LossEstimate(10.0, 10.0, 0.5), LossEstimate(10.0, 10.0, 0.5))
+    'uncertain'
     """
 
     def __init__(self, rtol=1e-4):
@@ -105,11 +109,11 @@ class TrustedDecrease:
         -------
         {"accept", "reject", "uncertain"}
             When the sum of the uncertainties is below the resolution:
-            "accept" if the candidate is lower, "reject" otherwise. Else "accept" when the candidate is lower by
-            more than that sum, "reject" when it is higher by more than that
-            sum, not finite, or when the two differ by less than the
-            resolution (a gain too small to be worth resolving); "uncertain"
-            in between.
+            "accept" if the candidate is lower, "reject" otherwise. Else
+            "accept" when the candidate is lower by more than that sum,
+            "reject" when it is higher by more than that sum or not finite,
+            and "uncertain" in between (the outer loop then solves the less
+            accurate point again, no more tightly than the resolution asks).
         """
         if not candidate.finite:
             return REJECT
@@ -121,7 +125,8 @@ class TrustedDecrease:
             return ACCEPT if decrease > 0 else REJECT
         if decrease > uncertainty:
             return ACCEPT
-        if decrease < -uncertainty or abs(decrease) <= resolution:
-            # certainly higher, or a gain too small to be worth resolving
+        if decrease < -uncertainty:
             return REJECT
+        # a change within the uncertainties, even one below the resolution:
+        # the losses must be known better before the step is judged
         return UNCERTAIN

@@ -69,9 +69,19 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     fit_intercept : bool, default=True
         Fit an unpenalised intercept.
     max_iter : int, default=30
-        Maximum number of outer iterations (evaluations of the outer loss).
+        Maximum number of outer iterations: evaluations of the outer loss,
+        those that confirm a stop and verify the answer included
+        (``n_iter_ <= max_iter``). Unlike ``max_iter`` of
+        :class:`~sklearn.linear_model.LogisticRegressionCV`, it does not cap
+        the inner solver's iterations (``inner_max_iter`` does).
     tol : float, default=1e-4
-        Stop when an outer step changes ``log(alpha)`` by less than ``tol``.
+        Relative precision of the validation loss: the outer loop stops when
+        its model of the loss promises less than ``tol`` times the loss of
+        further decrease (a promise checked by one accurate evaluation), and
+        decreases smaller than that are not resolved. Unlike ``tol`` of
+        :class:`~sklearn.linear_model.LogisticRegressionCV`, it is not the
+        inner solver's tolerance (``tolerance_init`` and its schedule set
+        that, and the loop tightens it where a decision needs it).
     lambda_init : float or array-like, default=0.0
         Initial ``log(alpha)`` (a scalar is broadcast to every strength).
     lambda_bounds : (float, float), default=(-12.0, 12.0)
@@ -157,7 +167,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
         "uncertain", "refresh" for a re-evaluation of the current point,
         "verify" for a final tight evaluation of a candidate answer),
-        ``estimate`` (the hypergradient method used, e.g. "shine+cg10"),
+        ``estimate`` (the hypergradient method used, e.g. "shine+cg"),
         ``radius``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
         ``n_hvp``, ``time_forward``, ``time_backward``; a list of records that
         ``pandas.DataFrame(history_)`` turns into a table.
@@ -168,9 +178,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         :class:`sklearn.linear_model.LogisticRegression` (whose training loss
         is also summed over samples).
     stop_reason_ : str
-        Why the outer loop stopped: "tol" (the step of the loop's model fell
-        below ``tol`` or promised less than the loss resolution), "radius"
-        (no shorter step decreased the loss by more than its uncertainty),
+        Why the outer loop stopped: "tol" (the loop's model promised less
+        than ``tol`` times the loss of further decrease), "radius" (no step
+        longer than 1e-3 in ``log(alpha)`` decreased the loss by more than
+        its uncertainty),
         "bounds" (the hypergradient pushes every strength against its
         bound), "max_iter", "callback", or "not_finite" (the loss at
         ``lambda_init`` is not finite); the messages are in
@@ -607,8 +618,9 @@ def _warn_if_gave_up(result, bounds):
             reasons.append(f"{where} ended at or near the {side} bound {value:g}, but the "
                            "outer loss was not decreasing toward it")
     if result.stop_reason == "max_iter":
-        reasons.append(f"the outer loop stopped at max_iter={len(result.history)} "
-                       "evaluations before its step fell below tol; raise max_iter")
+        reasons.append(f"the outer loop stopped at max_iter={result.n_iter} evaluations "
+                       "before it could show that less than tol was left to gain; raise "
+                       "max_iter")
     tried = any(r["decision"] in ("reject", "uncertain") for r in result.history)
     if tried and result.stop_reason != "bounds" \
             and np.array_equal(lam, result.history[0]["log_alpha"]):

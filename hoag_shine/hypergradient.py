@@ -77,6 +77,15 @@ class HypergradientResult:
         ``q^T grad_w h(w) ~ g(w) - g(w*)``: ``w - w* ~ H^{-1} grad_w h(w)``
         (one Newton step), so ``g(w*) ~ g(w) - q^T grad_w h(w)``. It is 0 when
         the inner solve is exact.
+    loss_uncertainty : float
+        Size of the error of ``outer_loss - loss_correction`` as an estimate
+        of ``g(w*)``: ``|q^T grad_w h(w)| + ||H q - grad g(w)|| ||B grad_w
+        h(w)||``. The second term bounds, by Cauchy-Schwarz, the part of the
+        first-order term that an inexact ``q`` misses (``(q - q*)^T grad_w h
+        = (H q - grad g)^T H^{-1} grad_w h``), with the inner solver's next
+        step ``B grad_w h`` standing for ``H^{-1} grad_w h``: small for a
+        ``q`` solved by CG, as large as the correction itself, or larger, for
+        the L-BFGS estimates, whose corrected losses it describes honestly.
     n_inner_iter, n_grad_evals, n_hvp : int
         Work counters: inner iterations, inner gradient evaluations (OPA's
         extra ones included) and Hessian-vector products of the backward pass.
@@ -92,6 +101,7 @@ class HypergradientResult:
     q: np.ndarray
     inner: OptimizeResult = field(repr=False)
     loss_correction: float = 0.0
+    loss_uncertainty: float = 0.0
     n_inner_iter: int = 0
     n_grad_evals: int = 0
     n_hvp: int = 0
@@ -172,14 +182,29 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     q, n_hvp = method.solve(hessian, v, inner.inverse_hessian, q0, backward_tol)
     grad = -problem.cross_vjp(w, log_alpha, q)
     correction = float(np.dot(q, inner.grad))
+    uncertainty = abs(correction) + _missed_correction(hessian, q, v, inner)
     end = perf_counter()
     coef, intercept = problem.split_coef(w)
     return HypergradientResult(
         grad=grad, outer_loss=float(outer_loss), w=w, coef=coef, intercept=intercept,
         q=q, inner=inner,
-        loss_correction=correction,
+        loss_correction=correction, loss_uncertainty=uncertainty,
         n_inner_iter=inner.n_iter, n_grad_evals=inner.nfev, n_hvp=n_hvp,
         time_forward=middle - start, time_backward=end - middle)
+
+
+def _missed_correction(hessian, q, v, inner):
+    """``||H q - v|| ||B grad_w h||``: the first-order term an inexact ``q`` may miss.
+
+    One Hessian-vector product and one two-loop recursion; 0 when the inner
+    gradient vanishes. Not finite values are returned as they are (the outer
+    loop rejects such points).
+    """
+    if not np.any(inner.grad):
+        return 0.0
+    residual = hessian.matvec(q) - v
+    step = inner.inverse_hessian.matvec(inner.grad)
+    return float(np.linalg.norm(residual) * np.linalg.norm(step))
 
 
 def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,

@@ -3,6 +3,7 @@ import warnings
 from collections import deque
 
 import numpy as np
+from scipy.linalg.blas import daxpy as _axpy
 from scipy.sparse.linalg import LinearOperator
 
 from ._deprecation import DEPRECATED, renamed
@@ -216,6 +217,8 @@ class LBFGSMemory:
         if V.ndim not in (1, 2) or self.dimension not in (None, V.shape[0]):
             raise ValueError(f"the memory applies to vectors of length {self.dimension}, "
                              f"got an array of shape {V.shape}")
+        if V.ndim == 1:
+            return self._apply_vector(V)
         Q = V.reshape(V.shape[0], -1).copy()
         # one temporary for every pair's update: this is the solver's hot
         # loop, and fresh arrays cost page faults where the allocator returns
@@ -232,6 +235,26 @@ class LBFGSMemory:
             b = rho * (y @ Q)
             Q += np.multiply(s[:, None], a - b, out=product)
         return Q.reshape(V.shape)
+
+    def _apply_vector(self, v):
+        """The two-loop recursion on one vector, updated in place by BLAS ``axpy``.
+
+        On large problems the recursion is bound by memory traffic: ``axpy``
+        reads each pair's vector and ``q`` once and writes ``q`` once, where
+        a product into a temporary followed by a subtraction moves twice as
+        much data.
+        """
+        q = np.array(v, dtype=float)
+        coefs = []
+        for s, y, rho in reversed(self._pairs):
+            a = rho * float(s @ q)
+            q = _axpy(y, q, a=-a)
+            coefs.append(a)
+        q *= np.asarray(self.initial.diagonal(self))
+        for (s, y, rho), a in zip(self._pairs, reversed(coefs)):
+            b = rho * float(y @ q)
+            q = _axpy(s, q, a=a - b)
+        return q
 
     def as_operator(self, n=None):
         """The current estimate as an :class:`InverseHessianOperator`.

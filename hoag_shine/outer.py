@@ -13,35 +13,37 @@ on:
   halves after a step that achieved less than 1/4 or failed.
 * **Acceptance** (:class:`~hoag_shine.TrustedDecrease`) compares
   outer losses corrected to first order for the inexact inner solve
-  (``g(w) - q^T grad_w h(w)``), each with the size of that correction as its
-  uncertainty. A step is accepted only when the decrease exceeds both
-  uncertainties. A decrease inside them is *uncertain*: the tolerance is
-  divided by 4 and the less accurate of the two points is solved again
-  (warm-started) before the step is judged again. A step that does not
-  decrease the loss, or whose loss or hypergradient is not finite, is
-  rejected: the radius halves and the tolerance ``eps`` halves.
+  (``g(w) - q^T grad_w h(w)``), each with its uncertainty (the size of that
+  correction plus what an inexact ``q`` may miss of it). A step is accepted
+  only when the decrease exceeds both uncertainties. A change inside them
+  is *uncertain*: the less accurate of the two points is solved again
+  (warm-started, more tightly, for this decision only) before the step is
+  judged again. A step that increases the loss by more than the
+  uncertainties, or whose loss or hypergradient is not finite, is rejected:
+  the radius halves and the tolerance ``eps`` halves for the rest of the run.
 * **Backward accuracy** (:class:`~hoag_shine.BackwardEscalation`):
   after a rejected step the hypergradient is computed again at the current
   point with the next, more accurate rung of the ladder (CG started from the
-  method's estimate, with budgets 10, 40, then to tolerance), and that rung
-  is kept. Before stopping on a step shorter than ``tol``, the current point
-  is re-evaluated once with the top rung, so that an approximate
-  hypergradient that vanishes for the wrong reason cannot end the run.
+  method's estimate and run to the tolerance), and that rung is kept; an
+  uncertain verdict climbs it too before any tighter solve.
 
-Each evaluation of the outer objective (a step's target, a re-solve, a
-re-evaluation) counts as one iteration. The loop stops after ``max_iter`` of
-them, when the model's step is shorter than ``tol`` or promises less than a
-tenth of the loss resolution (after a step that gained little), when the
-trust radius falls below ``tol``, when the hypergradient pushes every
-strength against its bound, or when the callback returns True; every stop
-but the last two is first confirmed by a re-evaluation ten times tighter
-with the top rung. The uncertainties are calibrated along the run: whenever
-a point solved again moves by more than its two claimed uncertainties, they
-are scaled up so that it would not have. Finally the best trusted point,
-the current point and the start are evaluated once more, tightly (at most
-three evaluations beyond ``max_iter``), and the answer is the one of them
-whose corrected loss plus uncertainty is lowest: never a point that was not
-trusted to improve on the start.
+``tol`` is the relative precision of the outer loss: the loop stops when
+its model promises less than ``tol * |loss|`` of further decrease (after a
+step that gained little), and trial points are solved just tightly enough
+for their verdict. It also stops when the trust radius falls below
+``MIN_RADIUS``, when the hypergradient pushes every strength against its
+bound, after ``max_iter`` evaluations (every evaluation counts, the final
+ones included), or when the callback returns True. A stop on the model or
+the radius is first confirmed by a re-evaluation of the current point,
+at least four times tighter and with the top rung, so that an approximate
+hypergradient that vanishes for the wrong reason cannot end the run. The
+uncertainties are calibrated along the run: whenever a point solved again
+moves by more than its two claimed uncertainties, they are scaled up so that
+it would not have. Finally the best trusted point is verified by an
+accurate evaluation (the confirmation counts), and the current point and
+the start only when their loss intervals reach below the answer's; the
+answer is the verified point whose corrected loss plus uncertainty is
+lowest: never a point that was not trusted to improve on the start.
 """
 import warnings
 from dataclasses import dataclass, field, replace
@@ -56,14 +58,18 @@ from .steps import SecantTrustRegion
 #: factor of eps after a rejected step; after an uncertain one, the factor
 #: that should bring the uncertainties below the decrease, within these limits
 REJECT_TIGHTEN, UNCERTAIN_TIGHTEN, MIN_TIGHTEN = 0.5, 0.25, 0.01
-#: factor of eps before the evaluations that confirm a stop and verify the answer
-CONFIRM_TIGHTEN = 0.1
+#: largest factor of eps for the evaluations that confirm a stop and verify
+#: the answer (tighter when the loss resolution asks for it)
+CONFIRM_TIGHTEN = 0.25
 #: the model's promise of no progress is believed once the last accepted step
 #: gained less than this many loss resolutions
 GAIN_FACTOR = 10.0
-#: the run has converged when the model promises less than this fraction of
-#: the loss resolution (decisions on such gains would be made at the resolution)
-CONVERGED_FRACTION = 0.1
+#: the run stops when the trust radius, in log(alpha), falls below this: a
+#: change of alpha by 0.1 % is of no use to anyone
+MIN_RADIUS = 1e-3
+#: a point that is not the answer is verified only when its loss interval,
+#: this many calibrated uncertainties wide below its value, reaches the answer's
+VERIFY_MARGIN = 2.0
 
 
 def _exponential(eps0, factor, k):
@@ -218,14 +224,18 @@ class _Run:
     def left(self):
         return self.k < self.max_iter
 
-    def evaluate(self, lam, states):
-        eps = self.schedule(self.k) * self.tighten
+    @property
+    def eps(self):
+        """The tolerance of the schedule at this evaluation, with the rejections' tightening."""
+        return self.schedule(self.k) * self.tighten
+
+    def evaluate(self, lam, states, eps=None):
+        """Evaluate the criterion at ``lam`` (tolerance ``eps``, default :attr:`eps`)."""
+        eps = self.eps if eps is None else float(eps)
         method = None if self.ladder is None else self.ladder.method(self.level)
         loss, grad, results, new_states = self.criterion.evaluate(
             lam, eps, states, outer_step=(self.k, self.max_iter), method=method)
-        corrections = np.array([r.loss_correction for r in results], dtype=float)
-        estimate = LossEstimate(float(loss), float(loss - corrections.sum()),
-                                float(np.abs(corrections).sum()))
+        estimate = LossEstimate.from_results(results)
         self.k += 1
         return _Point(np.array(lam, dtype=float), estimate, np.asarray(grad, dtype=float),
                       results, new_states, "default" if method is None else method.name, eps)
@@ -239,7 +249,7 @@ class _Run:
             "outer_loss": point.estimate.loss, "loss_estimate": point.estimate.value,
             "loss_uncertainty": point.estimate.uncertainty,
             "calibration": self.calibration, "grad": np.array(point.grad),
-            "accepted": decision in ("start", ACCEPT, "refresh", "verify"),
+            "accepted": decision in ("start", ACCEPT, "refresh", "confirm", "verify"),
             "decision": decision,
             "estimate": point.method, "radius": radius, "tolerance": point.eps,
             "n_inner_iter": sum(r.n_inner_iter for r in results),
@@ -296,7 +306,7 @@ class _Run:
                       f"({r.time_backward:.3f}s)", flush=True)
 
 
-def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
+def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
          tolerance_init=1e-3, tolerance_decrease="exponential",
          tolerance_factor=0.9, callback=None, verbose=0, escalation=None,
          step_rule=None, acceptance=None):
@@ -311,10 +321,13 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     log_alpha0 : ndarray of shape (n_hyper,)
         Starting strengths (clipped to ``bounds``).
     max_iter : int, default=30
-        Maximum number of evaluations of the outer objective, not counting
-        the (at most three) final evaluations that verify the answer.
-    tol : float, default=1e-5
-        Stop when a step (or the trust radius) is shorter than ``tol``.
+        Maximum number of evaluations of the outer objective, those that
+        confirm a stop and verify the answer included.
+    tol : float, default=1e-4
+        Relative precision of the outer loss: the loop stops when its model
+        promises less than ``tol * |loss|`` of further decrease (confirmed by
+        an accurate evaluation), and decreases smaller than that are not
+        resolved.
     bounds : (float, float), default=(-12, 12)
         Box on ``log_alpha``.
     tolerance_init : float, default=1e-3
@@ -340,7 +353,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
     step_rule : SecantTrustRegion, optional
         Step rule (default: ``SecantTrustRegion()``).
     acceptance : TrustedDecrease, optional
-        Acceptance test (default: ``TrustedDecrease()``).
+        Acceptance test (default: ``TrustedDecrease(rtol=tol)``).
 
     Returns
     -------
@@ -351,176 +364,367 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-5, bounds=(-12.0, 12.0),
         ``outer_loss``, ``loss_estimate`` (corrected), ``loss_uncertainty``
         (first-order), ``calibration`` (the factor applied to it),
         ``grad``, ``accepted``, ``decision`` ("start", "accept", "reject",
-        "uncertain", "refresh", a re-evaluation of the current point, or
-        "verify", a final tight evaluation of a candidate answer),
-        ``estimate`` (name of the hypergradient method used), ``radius``,
-        ``tolerance``, ``n_inner_iter``, ``n_grad_evals``, ``n_hvp``,
-        ``time_forward``, ``time_backward``, and ``answer`` (True for the
-        record of the returned point only).
+        "uncertain", "refresh", a re-evaluation of the current point,
+        "confirm", the accurate re-evaluation of the current point before a
+        stop, or "verify", a final accurate evaluation of a candidate
+        answer), ``estimate`` (name of the hypergradient method used),
+        ``radius``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
+        ``n_hvp``, ``time_forward``, ``time_backward``, and ``answer`` (True
+        for the record of the returned point only).
     """
     if tolerance_decrease not in TOLERANCE_SCHEDULES:
         raise ValueError(f"tolerance_decrease must be one of {sorted(TOLERANCE_SCHEDULES)}, "
                          f"got {tolerance_decrease!r}")
     if int(max_iter) != max_iter or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
     lower, upper = bounds
     if not lower < upper:
         raise ValueError(f"bounds must satisfy low < high, got {bounds!r}")
     rule = SecantTrustRegion() if step_rule is None else step_rule
-    test = TrustedDecrease() if acceptance is None else acceptance
+    test = TrustedDecrease(rtol=tol) if acceptance is None else acceptance
     sched = TOLERANCE_SCHEDULES[tolerance_decrease]
     run = _Run(criterion, lambda k: sched(tolerance_init, tolerance_factor, k), max_iter,
                escalation, callback, verbose)
     lam0 = np.clip(np.asarray(log_alpha0, dtype=float), lower, upper)
     states0 = criterion.initial_state(lam0)
-    current = run.evaluate(lam0, states0)
-    radius = rule.initial_radius
-    if not current.finite:
-        run.record(current, "reject", radius, current)
+    start = run.evaluate(lam0, states0)
+    if not start.finite:
+        run.record(start, "reject", rule.initial_radius, start)
         run.mark_answer(None)
         warnings.warn(f"HOAG could not start: {STOP_MESSAGES['not_finite']}",
                       ConvergenceWarning, stacklevel=2)
-        return HOAGResult(lam0, np.inf, np.full(lam0.shape, np.nan), current.results,
+        return HOAGResult(lam0, np.inf, np.full(lam0.shape, np.nan), start.results,
                           states0, run.k, run.history, "not_finite",
                           STOP_MESSAGES["not_finite"])
-    trusted = [current]
-    model = rule.new_model()
-    reason = "callback" if run.record(current, "start", radius, current) else "max_iter"
-    # (candidate, step, index of its record or None, whether the last re-solve
-    # failed to halve the uncertainty): a trial to judge again
-    pending = None
+    search = _Search(run, rule, test, tuple(bounds), tol, start)
+    if run.record(start, "start", search.radius, start):
+        reason = "callback"
+    else:
+        reason = search.loop()
+    if reason != "callback":
+        search.verify()
+    best = search.answer()
+    run.mark_answer(best)
+    return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
+                      run.k, run.history, reason, STOP_MESSAGES[reason])
 
-    def refresh(level=None, reset_radius=False, reset_model=True):
+
+class _Search:
+    """The trust-region search over the strengths: its state and its rules.
+
+    ``current`` is the last accepted point, ``trusted`` every accepted point
+    (the start first), ``model`` the secant pairs, ``radius`` the trust
+    radius. ``pending`` holds a trial to judge again after one of its two
+    points was solved again: ``(candidate, step, index of its record or None,
+    whether the re-solve failed to halve the uncertainty)``.
+    """
+
+    def __init__(self, run, rule, test, bounds, tol, start):
+        self.run, self.rule, self.test, self.bounds, self.tol = run, rule, test, bounds, tol
+        self.current, self.trusted = start, [start]
+        self.model, self.radius = rule.new_model(), rule.initial_radius
+        self.pending = None
+        self.rejects = 0  # consecutive rejected steps from the current point
+        self.last_gain = np.inf  # decrease of the corrected loss at the last accepted step
+        self.last_step = rule.initial_radius  # length of the last accepted step
+        self.confirmed = False  # the current point was re-evaluated accurately to stop
+        self.final = False  # verification of the answer began
+        self.tightened = None  # the tolerance of the verifications
+
+    # -- the loop -------------------------------------------------------------
+
+    def loop(self):
+        """Propose and judge steps until a stop; return the ``stop_reason``."""
+        run = self.run
+        while run.left:
+            if self.pending is None:
+                step = self._propose()
+                stop = self._stop_reason(step)
+                if stop is not None and not self.confirmed:
+                    if self.confirm(converged=stop in ("tol", "bounds")):
+                        return "callback"
+                    continue
+                if stop is not None:
+                    return stop
+                trial = (run.evaluate(step.target, self.current.states,
+                                      self._trial_eps(step)), step, None, False)
+            else:
+                trial, self.pending = self.pending, None
+            if self.judge(*trial):
+                return "callback"
+        if self.pending is not None and self.pending[2] is None:
+            # a re-solve that the budget left no evaluation to judge against
+            self.run.record(self.pending[0], UNCERTAIN, self.radius,
+                            self.run.best(self.trusted))
+        return "max_iter"
+
+    def _propose(self):
+        return self.rule.propose(self.current.lam, self.current.grad, self.radius,
+                                 self.bounds, self.model)
+
+    def _stop_reason(self, step):
+        """Why the run may stop before ``step``, or None to take it."""
+        if step.model_length == 0.0:
+            low, high = self.bounds
+            lam, grad = self.current.lam, self.current.grad
+            pushed = ((lam <= low) & (grad > 0)) | ((lam >= high) & (grad < 0))
+            return "bounds" if pushed.any() else "tol"
+        resolution = self.tol * abs(self.current.estimate.value)
+        # a model that promises nothing right after a step that gained much
+        # may have been fitted across a bend of the loss: it is not believed
+        # until a step has gained little
+        if len(self.model) and step.model_decrease <= resolution \
+                and self.last_gain <= GAIN_FACTOR * resolution:
+            return "tol"
+        if self.radius < MIN_RADIUS:
+            return "radius"
+        return None
+
+    def judge(self, candidate, step, index, stalled):
+        """Accept, reject or doubt a trial; return True when the callback stops."""
+        run, current = self.run, self.current
+        s_step = candidate.lam - current.lam
+        verdict = self.test.judge(run.scaled(current), run.scaled(candidate)) \
+            if candidate.finite else REJECT
+        if verdict == UNCERTAIN and stalled:
+            verdict = REJECT  # solving again does not reduce the doubt: not trusted
+        self._adapt(verdict, current, candidate, step)
+        if verdict != UNCERTAIN and candidate.finite:
+            self.rule.update_model(self.model, s_step, candidate.grad - current.grad)
+        if index is None:
+            best = run.best(self.trusted + [candidate] if verdict == ACCEPT else self.trusted)
+            stop = run.record(candidate, verdict, self.radius, best)
+            index = len(run.history) - 1
+        else:
+            stop = run.amend(index, verdict)  # judged again after a re-solve
+        change = current.estimate.value - candidate.estimate.value
+        if candidate.finite and abs(change) <= self.tol * abs(current.estimate.value):
+            # a trial that changed the loss by less than the precision shows
+            # the model's promise of little gain to be believable
+            self.last_gain = min(self.last_gain, abs(change))
+        if verdict == ACCEPT:
+            self.last_gain = change
+            self.last_step = float(np.linalg.norm(s_step))
+            self.current, self.confirmed, self.rejects = candidate, False, 0
+            self.trusted.append(candidate)
+            _release_memories(run, self.trusted)
+        if stop or not run.left:
+            return stop
+        if verdict == REJECT:
+            return self._after_reject(current, candidate, s_step)
+        if verdict == UNCERTAIN:
+            return self._after_uncertain(current, candidate, step, index)
+        return False
+
+    def _adapt(self, verdict, current, candidate, step):
+        """The radius and the tolerance after a verdict."""
+        run = self.run
+        if verdict == ACCEPT:
+            ratio = (current.estimate.value - candidate.estimate.value) / step.predicted
+            self.radius = self.rule.next_radius(self.radius, step.length(current.lam), ratio)
+        elif verdict == REJECT:
+            self.radius = self.rule.next_radius(self.radius, step.length(current.lam), -np.inf)
+            run.tighten *= REJECT_TIGHTEN
+
+
+    def _after_reject(self, current, candidate, s_step):
+        self.rejects += 1
+        contradicts = candidate.finite and bool(
+            np.dot(current.grad, s_step) < 0 and np.dot(candidate.grad, s_step) < 0)
+        if contradicts or self.rejects >= 2:
+            # slopes and values disagree, or the step failed twice: the
+            # hypergradient here is not to be trusted; the tolerance has
+            # tightened and the next rung (if any) is more accurate
+            stop, _ = self.refresh(self.run.level + 1)
+            return stop
+        return False
+
+    def _after_uncertain(self, current, candidate, step, index):
+        run = self.run
+        if run.level < run.top_level:
+            # a loss too uncertain to decide on: first a more accurate
+            # backward pass, whose loss correction is more accurate too, then
+            # tighter solves
+            stop, surprised = self.refresh(run.level + 1)
+            if not surprised:
+                self.pending = (candidate, step, index, False)
+            return stop
+        # tighten the point solved again enough for the uncertainties to fall
+        # below the decrease; the tightening is for this decision only
+        change = max(abs(current.estimate.value - candidate.estimate.value),
+                     self.tol * abs(current.estimate.value))
+        factor = float(np.clip(0.5 * change / (
+            run.scaled(current).uncertainty + run.scaled(candidate).uncertainty),
+            MIN_TIGHTEN, UNCERTAIN_TIGHTEN))
+        if candidate.estimate.uncertainty >= current.estimate.uncertainty:
+            # solve the candidate again, warm-started, and judge it again
+            again = run.evaluate(candidate.lam, candidate.states, factor * candidate.eps)
+            run.calibrate(candidate, again)
+            self.pending = (again, step, None, _stalled(candidate, again))
+            return False
+        stop, surprised = self.refresh(eps=factor * current.eps)
+        if not surprised:
+            self.pending = (candidate, step, index, _stalled(current, self.current))
+        # else the current loss moved: a new step is proposed from it
+        return stop
+
+    def _eps_now(self):
+        """The tolerance of the loop now: the schedule's, or the current point's if tighter."""
+        return min(self.run.eps, self.current.eps)
+
+    def _accurate_eps(self, point):
+        """Tolerance of a confirmation or verification of ``point``.
+
+        Tight enough for its calibrated uncertainty to fall to a quarter of
+        the resolution ``tol * |loss|`` (estimated from its uncertainty per
+        unit of tolerance), and at least ``1 / CONFIRM_TIGHTEN`` (4) times
+        tighter than the loop's tolerance now, at most ``1 / MIN_TIGHTEN``
+        (100) times.
+        """
+        eps = self._eps_now()
+        scaled = self.run.scaled(point)
+        if scaled.uncertainty <= 0:
+            return CONFIRM_TIGHTEN * eps
+        needed = 0.25 * self.tol * abs(scaled.value) * point.eps / scaled.uncertainty
+        return float(np.clip(needed, MIN_TIGHTEN * eps, CONFIRM_TIGHTEN * eps))
+
+    def _trial_eps(self, step):
+        """Tolerance of a step's trial: the schedule's, or tighter when the decision needs it.
+
+        The trial's loss should be known to a quarter of the decrease the step
+        promises, so that its verdict is not "uncertain". The uncertainty of
+        the current point per unit of tolerance (calibrated) estimates the
+        tolerance that achieves it; the trial is never more than
+        ``1 / MIN_TIGHTEN`` times tighter than the schedule.
+        """
+        eps = self.run.eps
+        current = self.run.scaled(self.current)
+        if current.uncertainty <= 0 or step.predicted <= 0:
+            return eps
+        # a decrease below the resolution needs no better resolution than it
+        promised = max(step.predicted, self.tol * abs(current.value))
+        needed = 0.25 * promised * self.current.eps / current.uncertainty
+        return float(np.clip(needed, MIN_TIGHTEN * eps, eps))
+
+    # -- re-evaluations of the current point ----------------------------------
+
+    def refresh(self, level=None, decision="refresh", eps=None):
         """Evaluate the current point again: tighter, maybe with a higher rung.
 
         Returns whether the callback asked to stop, and whether the new loss
         fell outside the calibrated uncertainties of the old one.
         """
-        nonlocal current, model, radius
+        run = self.run
         if level is not None and min(level, run.top_level) > run.level:
             run.level = min(level, run.top_level)
-            if reset_model:
-                # pairs shaped by the less accurate hypergradient are dropped
-                model = rule.new_model()
-        if reset_radius:
-            radius = max(radius, rule.initial_radius)
-        previous = current
-        current = trusted[-1] = run.evaluate(current.lam, current.states)
-        surprised = run.calibrate(previous, current)
+            # pairs shaped by the less accurate hypergradient are dropped
+            self.model = self.rule.new_model()
+        previous = self.current
+        self.current = self.trusted[-1] = replace(
+            run.evaluate(previous.lam, previous.states,
+                         min(run.eps, previous.eps) if eps is None else eps),
+            verified=decision == "confirm")
+        self.confirmed, self.rejects = True, 0
+        surprised = run.calibrate(previous, self.current)
         if surprised:
             # the decisions since the last evaluation of this point rested on
-            # a loss that was off by more than its uncertainty: undo their
-            # effect on the radius and the model
-            model, radius = rule.new_model(), max(radius, rule.initial_radius)
-        return run.record(current, "refresh", radius, run.best(trusted)), surprised
+            # a loss that was off by more than its uncertainty: the model is
+            # dropped and the radius no shorter than the last accepted step
+            self.model = self.rule.new_model()
+            self.radius = min(max(self.radius, self.last_step), self.rule.max_radius)
+        stop = run.record(self.current, decision, self.radius, run.best(self.trusted))
+        return stop, surprised
 
-    rejects = 0  # consecutive rejected steps from the current point
-    last_gain = np.inf  # decrease of the corrected loss at the last accepted step
-    refreshed = False  # whether the current point was solved again since it was accepted
-    while reason == "max_iter" and run.left:
-        if pending is None:
-            step = rule.propose(current.lam, current.grad, radius, bounds, model)
-            # without curvature the size of the hypergradient says nothing
-            # about the distance to the optimum (on a plateau it is tiny):
-            # HOAG's first step has length 1 whatever that size
-            # a model that promises nothing right after a step that gained
-            # much may have been fitted across a bend of the loss: it is not
-            # believed until a step has gained little
-            resolution = test.rtol * abs(current.estimate.value)
-            converged = step.model_length == 0.0 or len(model) > 0 and (
-                step.model_length < tol
-                or (step.model_decrease <= CONVERGED_FRACTION * resolution
-                    and last_gain <= GAIN_FACTOR * resolution))
-            # a vanishing hypergradient from a loose inner solve or an
-            # approximate backward pass, a secant model fitted across a long
-            # step, or a radius that collapsed after failures is no proof of
-            # an optimum: the current point is solved again, ten times more
-            # tightly and with the most accurate rung, before the run stops
-            if (converged or radius < tol) and not refreshed:
-                run.tighten *= CONFIRM_TIGHTEN
-                stop, _ = refresh(run.top_level, reset_radius=not converged,
-                                  reset_model=not converged)
-                refreshed, rejects = True, 0
-                reason = "callback" if stop else reason
-                continue
-            if converged or radius < tol:
-                pushed = ((current.lam <= lower) & (current.grad > 0)) | \
-                    ((current.lam >= upper) & (current.grad < 0))
-                reason = "bounds" if step.model_length == 0.0 and pushed.any() else (
-                    "tol" if converged else "radius")
-                break
-            candidate, index, stalled = run.evaluate(step.target, current.states), None, False
-        else:
-            (candidate, step, index, stalled), pending = pending, None
-        s_step = candidate.lam - current.lam
-        verdict = test.judge(run.scaled(current), run.scaled(candidate)) \
-            if candidate.finite else REJECT
-        if verdict == UNCERTAIN and stalled:
-            verdict = REJECT  # solving again does not reduce the doubt: not trusted
-        if verdict == ACCEPT:
-            ratio = (current.estimate.value - candidate.estimate.value) / step.predicted
-            radius = rule.next_radius(radius, step.length(current.lam), ratio)
-        elif verdict == REJECT:
-            radius = rule.next_radius(radius, step.length(current.lam), -np.inf)
-            run.tighten *= REJECT_TIGHTEN
-        else:
-            # tighten enough for the uncertainties to fall below the decrease
-            needed = 0.5 * abs(current.estimate.value - candidate.estimate.value) / (
-                run.scaled(current).uncertainty + run.scaled(candidate).uncertainty)
-            run.tighten *= float(np.clip(needed, MIN_TIGHTEN, UNCERTAIN_TIGHTEN))
-        if verdict != UNCERTAIN and candidate.finite:
-            rule.update_model(model, s_step, candidate.grad - current.grad)
-        if index is None:
-            stop = run.record(candidate, verdict, radius, run.best(trusted + [candidate]
-                                                                 if verdict == ACCEPT
-                                                                 else trusted))
-            index = len(run.history) - 1
-        else:
-            # judged again after the current point was solved again
-            stop = run.amend(index, verdict)
-        if verdict == ACCEPT:
-            last_gain = current.estimate.value - candidate.estimate.value
-            current, refreshed, rejects = candidate, False, 0
-            trusted.append(current)
-            _release_memories(run, trusted)
-        if stop:
-            reason = "callback"
-            break
-        if not run.left:
-            break
-        if verdict == REJECT:
-            rejects += 1
-            contradicts = candidate.finite and bool(
-                np.dot(current.grad, s_step) < 0 and np.dot(candidate.grad, s_step) < 0)
-            if contradicts or rejects >= 2:
-                # slopes and values disagree, or the step failed twice: the
-                # hypergradient here is not to be trusted; the tolerance has
-                # tightened and the next rung (if any) is more accurate
-                reason = "callback" if refresh(run.level + 1)[0] else reason
-                refreshed, rejects = True, 0
-        elif verdict == UNCERTAIN:
-            if candidate.estimate.uncertainty >= current.estimate.uncertainty:
-                # solve the candidate again, warm-started, and judge it again
-                again = run.evaluate(candidate.lam, candidate.states)
-                run.calibrate(candidate, again)
-                pending = (again, step, None, _stalled(candidate, again))
-            else:
-                before = current
-                stop, surprised = refresh()
-                reason = "callback" if stop else reason
-                refreshed = True
-                if not surprised:
-                    pending = (candidate, step, index, _stalled(before, current))
-                # else the current loss moved: a new step is proposed from it
-    if pending is not None and pending[2] is None:
-        # a re-solve that the budget left no time to judge
-        run.record(pending[0], UNCERTAIN, radius, run.best(trusted))
-    if reason != "callback":
-        trusted = _verify(run, trusted, radius)
-    best = run.best(trusted)
-    run.mark_answer(best)
-    return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
-                      run.k, run.history, reason, STOP_MESSAGES[reason])
+    def confirm(self, converged):
+        """Re-evaluate the current point accurately before a stop; True if the callback stops.
+
+        A vanishing hypergradient from a loose inner solve or an approximate
+        backward pass, a secant model fitted across a long step, or a radius
+        that collapsed after failures is no proof of an optimum: the point is
+        solved again more tightly (:meth:`_accurate_eps`), with the most
+        accurate rung, and
+        the stop is decided again from there. The evaluation also verifies
+        the point as a candidate answer.
+        """
+        model = self.model
+        stop, surprised = self.refresh(self.run.top_level, decision="confirm",
+                                       eps=self._accurate_eps(self.current))
+        if converged and not surprised:
+            self.model = model  # the pairs still describe the loss's curvature
+        # the radius may have shrunk on steps that the less accurate
+        # hypergradient proposed
+        floor = self.last_step if converged else self.rule.initial_radius
+        self.radius = min(max(self.radius, floor), self.rule.max_radius)
+        return stop
+
+    # -- the answer -----------------------------------------------------------
+
+    def verify(self):
+        """Evaluate the candidates for the answer accurately, as far as they may win.
+
+        The best trusted point is verified first (unless the stop was
+        confirmed there); the current point and the start then only when
+        their calibrated loss intervals, ``VERIFY_MARGIN`` uncertainties
+        wide, reach below the verified answer's upper bound: a point clearly
+        worse is not solved again. Each verification is as tight as
+        :meth:`_accurate_eps` says, with the most accurate rung, and
+        counts toward ``max_iter``; without budget left the answer is chosen
+        among the trusted points as they were evaluated.
+        """
+        run = self.run
+        if len(self.trusted) == 1:
+            return
+        best = run.best(self.trusted)
+        if not best.verified:
+            if not run.left:
+                return
+            self._verify_point(best)
+        self.final = True
+        for point in (self.trusted[-1], self.trusted[0]):
+            # first only as tightly as separating the point from the answer
+            # needs, then, if that did not separate them, with the answer's
+            # own tolerance
+            for separate in (True, False):
+                if point.verified or not run.left or self._clearly_worse(point):
+                    break
+                point = self._verify_point(point, separate)
+
+    def _clearly_worse(self, point):
+        """Whether the point's calibrated loss interval lies above the answer's."""
+        scaled, answer = self.run.scaled(point), self.run.scaled(self.answer())
+        return scaled.value - VERIFY_MARGIN * scaled.uncertainty > answer.upper
+
+    def _verify_point(self, point, separate=False):
+        """Evaluate ``point`` again with the top rung; return the new point.
+
+        ``separate``: to the tolerance at which its uncertainty should be a
+        quarter of its distance to the answer, when that is looser than the
+        verification's (the new point is then not verified yet).
+        """
+        run = self.run
+        if self.tightened is None:
+            self.tightened = self._accurate_eps(point)
+        run.level = run.top_level
+        eps, scaled = self.tightened, run.scaled(point)
+        if separate and scaled.uncertainty > 0:
+            gap = scaled.value - run.scaled(self.answer()).value
+            eps = max(eps, min(UNCERTAIN_TIGHTEN * point.eps,
+                               0.25 * gap / scaled.uncertainty * point.eps))
+        again = replace(run.evaluate(point.lam, point.states, eps),
+                        verified=eps <= self.tightened)
+        run.calibrate(point, again)
+        self.trusted = [again if p is point else p for p in self.trusted]
+        run.record(again, "verify", self.radius, run.best(self.trusted))
+        return again
+
+    def answer(self):
+        """The answer: once the best point was verified, the verified point of
+        lowest upper bound (the others were evaluated more loosely); before,
+        the trusted point of lowest upper bound."""
+        pool = [p for p in self.trusted if p.verified] if self.final else self.trusted
+        return self.run.best(pool)
 
 
 def _release_memories(run, trusted):
@@ -552,33 +756,6 @@ def _callback_says_stop(answer):
     if answer is None or isinstance(answer, (bool, np.bool_)):
         return bool(answer)
     raise TypeError(f"the callback must return None, True or False, got {answer!r}")
-
-
-def _verify(run, trusted, radius):
-    """Solve the candidates for the answer again, tightly, before choosing among them.
-
-    The candidates are the best trusted point, the current (last accepted)
-    point and the start: an estimate made at a loose tolerance long ago
-    cannot win on its own word. Each is evaluated once more (ten times more
-    tightly than the run's last evaluation, with the most accurate rung), at
-    most three evaluations beyond ``max_iter``; the others keep their records.
-    """
-    candidates = []
-    for point in (run.best(trusted), trusted[-1], trusted[0]):
-        if all(point is not c for c in candidates) and not point.verified:
-            candidates.append(point)
-    if len(trusted) == 1 or not candidates:
-        return trusted
-    run.tighten *= CONFIRM_TIGHTEN
-    run.level = run.top_level
-    verified = list(trusted)
-    for point in candidates:
-        again = replace(run.evaluate(point.lam, point.states), verified=True)
-        run.calibrate(point, again)
-        run.record(again, "verify", radius, run.best(verified))
-        verified = [again if p is point else p for p in verified]
-    # only the verified points compete: the others were evaluated more loosely
-    return [p for p in verified if p.verified]
 
 
 def _stalled(before, after):

@@ -1,5 +1,6 @@
 """HyperOptimizer against references: grid searches with scikit-learn, and its contracts."""
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +220,8 @@ def test_history_records_and_verbose(capsys, verbose):
             "n_hvp", "time_forward", "time_backward"}
     for rec in clf.history_:
         assert keys <= set(rec)
-        assert rec["accepted"] == (rec["decision"] in ("start", "accept", "refresh", "verify"))
+        assert rec["accepted"] == (rec["decision"] in ("start", "accept", "refresh", "confirm",
+                                                         "verify"))
     times = [r["time"] for r in clf.history_]
     assert times == sorted(times)
     assert sum(r["n_hvp"] for r in clf.history_) > 0
@@ -251,3 +253,19 @@ def test_grouped_strengths():
     groups = np.array([5, 5, 9, 9, 2, 2])
     clf = HyperOptimizer("cg", regularization=groups, random_state=0).fit(X, y)
     assert clf.log_alpha_.shape == (3,)
+
+
+@pytest.mark.parametrize("method", ["cg", "shine", "shine-opa"])
+@pytest.mark.parametrize("max_iter", [1, 2, 3, 5, 8])
+def test_max_iter_is_a_hard_cap_and_the_warning_tells_the_truth(method, max_iter):
+    X, y = _toy(3, n=200, p=10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = HyperOptimizer(method, max_iter=max_iter, lambda_init=6.0,
+                             random_state=0).fit(X, y)
+    assert clf.n_iter_ == len(clf.history_) <= max_iter
+    said = [str(w.message) for w in caught if "max_iter=" in str(w.message)]
+    if clf.stop_reason_ == "max_iter":
+        assert said and f"max_iter={clf.n_iter_} evaluations" in said[0]
+    else:
+        assert not said

@@ -214,3 +214,24 @@ def test_memory_property(seed, n_pairs, maxlen, n, dense_bfgs_inverse):
         assert np.linalg.eigvalsh(0.5 * (B + B.T)).min() > 0
     else:
         np.testing.assert_array_equal(B, np.eye(n))
+
+
+@pytest.mark.parametrize("initial", ["gamma", "diagonal"])
+@pytest.mark.parametrize("n_pairs", [0, 1, 5])
+def test_vector_two_loop_equals_the_matrix_one(initial, n_pairs, rng):
+    """The in-place ``axpy`` recursion on one vector is the matrix recursion's column."""
+    from hoag_shine import InverseDiagonal
+
+    pairs = _pairs(rng, 9, n_pairs, noise=0.1)
+    h0 = None if initial == "gamma" else InverseDiagonal(rng.uniform(0.5, 3.0, 9))
+    memory = LBFGSMemory(10, pairs, initial=h0)
+    v = rng.standard_normal(9)
+    before = v.copy()
+    Bv = memory.apply(v)
+    np.testing.assert_array_equal(v, before)  # the input is not modified
+    assert Bv.shape == (9,) and Bv is not v
+    _close(Bv, memory.apply(v[:, None])[:, 0], rtol=1e-14)
+    # and a strided vector (a column of a C-ordered matrix)
+    column = np.ascontiguousarray(np.column_stack([v, v]))[:, 1]
+    assert not column.flags.c_contiguous
+    _close(memory.apply(column), Bv, rtol=1e-14)

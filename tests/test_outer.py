@@ -12,10 +12,10 @@ from hoag_shine.methods import ConjugateGradient, Shine
 from hoag_shine.steps import SecantTrustRegion
 
 
-def _result(grad, correction=0.0):
-    return SimpleNamespace(n_inner_iter=1, n_grad_evals=1, n_hvp=0, time_forward=0.0,
+def _result(grad, correction=0.0, loss=np.nan):
+    return SimpleNamespace(outer_loss=loss, n_inner_iter=1, n_grad_evals=1, n_hvp=0, time_forward=0.0,
                            time_backward=0.0, coef=np.zeros(2), intercept=0.0, grad=grad,
-                           loss_correction=correction)
+                           loss_correction=correction, loss_uncertainty=abs(correction))
 
 
 class FakeCriterion:
@@ -51,7 +51,7 @@ class FakeCriterion:
         err = 0.0 if self.bias is None else self.bias(log_alpha, eps)
         if self.bad is not None and self.bad(log_alpha):
             loss, grad = np.nan, np.full_like(grad, np.nan)
-        return (loss - err, grad, [_result(grad, -self.recovered * err)],
+        return (loss - err, grad, [_result(grad, -self.recovered * err, loss - err)],
                 [f"state at {log_alpha}"])
 
 
@@ -162,7 +162,7 @@ def test_vanishing_approximate_hypergradient_is_checked_before_stopping():
 def test_methods_that_solve_to_tolerance_have_one_rung():
     assert BackwardEscalation(ConjugateGradient()).n_levels == 1
     names = [BackwardEscalation(Shine()).method(k).name for k in range(4)]
-    assert names == ["shine", "shine+cg10", "shine+cg40", "shine+cg"]
+    assert names == ["shine", "shine+cg", "shine+cg", "shine+cg"]
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -230,10 +230,34 @@ def test_tolerance_schedules(name, expected):
     loop = res.history[:3]
     assert [r["decision"] for r in loop] == ["start", "accept", "accept"]
     np.testing.assert_allclose([r["tolerance"] for r in loop], expected)
-    # then the answer and the start are verified ten times more tightly
-    assert [r["decision"] for r in res.history[3:]] == ["verify", "verify"]
-    np.testing.assert_allclose(res.history[3]["tolerance"],
-                               TOLERANCE_SCHEDULES[name](1e-3, 0.9, 3) / 10)
+    # max_iter is a hard cap: no verification beyond it
+    assert res.n_iter == len(res.history) == 3 and res.stop_reason == "max_iter"
+
+
+@pytest.mark.parametrize("max_iter", range(1, 12))
+@pytest.mark.parametrize("case", ["quadratic", "nan-region", "wrong-sign", "biased"])
+def test_max_iter_caps_every_evaluation(max_iter, case):
+    """Confirmations and verifications count: never more than max_iter evaluations."""
+    kwargs = {"quadratic": dict(target=[-2.0]),
+              "nan-region": dict(target=[-6.0], bad=lambda lam: lam[0] < -1.5),
+              "wrong-sign": dict(target=[-2.0], grad_of=lambda lam, name: (
+                  -1 if name == "shine" and abs(lam[0] + 2) < 1 else 1) * 2 * (lam + 2.0)),
+              "biased": dict(target=[1.0], bias=lambda lam, eps: 50 * eps, recovered=0.3)}
+    crit = FakeCriterion(**kwargs[case])
+    res = hoag(crit, np.zeros(1), max_iter=max_iter, escalation=BackwardEscalation(Shine()))
+    assert res.n_iter == len(res.history) == len(crit.calls) <= max_iter
+    assert crit.true_loss(res.log_alpha) <= crit.true_loss([0.0])
+
+
+def test_answer_is_verified_at_least_four_times_more_tightly():
+    """A run that stops on its own verifies the answer (or confirmed it) with eps / 4."""
+    crit = FakeCriterion([-2.0], curv=0.5)
+    res = hoag(crit, np.zeros(1), max_iter=30)
+    assert res.stop_reason == "tol"
+    final = [r for r in res.history if r["decision"] in ("confirm", "verify")]
+    assert final and final[-1]["answer"] or any(r["answer"] for r in final)
+    loop = [r for r in res.history if r["decision"] not in ("confirm", "verify")]
+    assert min(r["tolerance"] for r in final) <= loop[-1]["tolerance"] / 4 * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("current, candidate, verdict", [
@@ -243,10 +267,33 @@ def test_tolerance_schedules(name, expected):
     ((10.0, 0.1), (10.5, 0.1), "reject"),
     ((10.0, 1e-7), (10.0 - 1e-6, 1e-7), "accept"),  # below the resolution: as they are
     ((10.0, 1e-7), (10.0 + 1e-6, 1e-7), "reject"),
-    ((10.0, 0.5), (10.0 - 1e-4, 0.5), "reject"),  # a gain not worth resolving
+    ((10.0, 0.5), (10.0 - 1e-4, 0.5), "uncertain"),  # small, but unknown to +-1
     ((10.0, 0.1), (np.nan, 0.1), "reject"),
 ])
 def test_trusted_decrease(current, candidate, verdict):
     judge = TrustedDecrease().judge
     assert judge(LossEstimate(current[0], *current), LossEstimate(candidate[0], *candidate)) \
         == verdict
+
+
+@pytest.mark.parametrize("tol", [1e-2, 1e-4, 1e-6])
+@pytest.mark.parametrize("curv", [0.1, 5.0])
+def test_tol_is_the_relative_precision_of_the_loss(tol, curv):
+    """The answer is within ``tol`` of the optimal loss, and a looser tol costs fewer steps."""
+    crit = FakeCriterion([-3.0], curv=curv)
+    res = hoag(crit, np.zeros(1), max_iter=60, tol=tol)
+    assert res.stop_reason == "tol"
+    optimum = crit.true_loss([-3.0])
+    assert crit.true_loss(res.log_alpha) - optimum <= tol * optimum
+    looser = hoag(FakeCriterion([-3.0], curv=curv), np.zeros(1), max_iter=60, tol=100 * tol)
+    assert looser.n_iter <= res.n_iter
+
+
+def test_start_clearly_worse_than_the_answer_is_not_solved_again():
+    """Far from the optimum, the start's loss interval lies far above the answer's."""
+    crit = FakeCriterion([-4.0], curv=1.0)
+    res = hoag(crit, np.zeros(1), max_iter=30)
+    starts = [r for r in res.history[1:] if r["log_alpha"][0] == 0.0]
+    assert starts == []
+    assert res.history[-1]["decision"] in ("confirm", "verify") and res.history[-1]["answer"]
+
