@@ -40,6 +40,7 @@ import pickle
 import shutil
 import socket
 import tempfile
+import traceback
 import uuid
 import weakref
 from concurrent.futures import CancelledError
@@ -591,15 +592,20 @@ class DaskWorkers(_Workers):
         Depending on when the worker left, its loss surfaces as a cancelled
         future (lost dependencies), a closed connection, a scatter to an
         address the scheduler no longer knows (KeyError) or a killed-worker
-        error; each is checked against the workers of the cluster.
+        error; each is checked against the workers of the cluster. Any error
+        leaves the runner's frames without their local variables: the error,
+        kept by the caller, would otherwise keep the futures they hold, and
+        their data, on the cluster.
         """
         from distributed import KilledWorker
 
         self._workers_seen.update(self.client.nthreads())
         try:
             yield
-        except (CancelledError, OSError, KeyError, KilledWorker) as exc:
-            left = self._left_workers()
+        except BaseException as exc:
+            traceback.clear_frames(exc.__traceback__)
+            lost = isinstance(exc, (CancelledError, OSError, KeyError, KilledWorker))
+            left = self._left_workers() if lost else []
             if left:
                 raise WorkerLostError(left) from exc
             raise
