@@ -204,7 +204,7 @@ def test_refit_false_keeps_split_solution():
     np.testing.assert_allclose(full.coef_, ref_all.coef_, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("verbose", [1, 2])
+@pytest.mark.parametrize("verbose", [2, 3])
 def test_history_records_and_verbose(capsys, verbose):
     X, y = _toy(8)
     clf = HyperOptimizer("shine-refine", max_iter=6, verbose=verbose, random_state=0).fit(X, y)
@@ -213,7 +213,7 @@ def test_history_records_and_verbose(capsys, verbose):
                    and "judged again" not in line]
     assert len(evaluations) == clf.n_iter_ == len(clf.history_)
     per_split = [line for line in lines if "split 0:" in line]
-    assert len(per_split) == (clf.n_iter_ if verbose == 2 else 0)
+    assert len(per_split) == (clf.n_iter_ if verbose == 3 else 0)
     keys = {"time", "log_alpha", "outer_loss", "loss_estimate", "loss_uncertainty", "grad",
             "accepted", "decision", "estimate", "radius", "n_inner_iter", "n_grad_evals",
             "n_hvp", "time_forward", "time_backward"}
