@@ -320,10 +320,11 @@ class _Run:
 
     def _print_progress(self, rec, elapsed):
         """One line for users: the accepted point, its loss per sample, time, what is left."""
-        path = [r["outer_loss"] for r in self.history if r["decision"] in ("start", ACCEPT)]
-        gain = "" if len(path) < 2 else f" (-{(path[-2] - path[-1]) / self.loss_scale:.2g})"
+        path = [r for r in self.history if r["decision"] in ("start", ACCEPT)]
+        change = "" if len(path) < 2 else \
+            f" ({(path[-1]['outer_loss'] - path[-2]['outer_loss']) / self.loss_scale:+.2g})"
         print(f"[hoag] step {len(path) - 1:3d}  {self._strengths(rec['log_alpha'])}  "
-              f"loss {rec['outer_loss'] / self.loss_scale:.6g}{gain}  {elapsed:.2f}s  "
+              f"loss {rec['outer_loss'] / self.loss_scale:.6g}{change}  {elapsed:.2f}s  "
               f"left: {self._left(path, elapsed)}", flush=True)
 
     @staticmethod
@@ -336,22 +337,28 @@ class _Run:
                 f"(geometric mean {np.exp(lam.mean()):.3g})")
 
     def _left(self, path, elapsed):
-        """What is left: the gain the last steps extrapolate to, evaluations, time.
+        """What is left: the gain a secant model predicts, evaluations, time.
 
-        While the decreases of the last three accepted steps shrink, the gain
-        to come is the sum of the geometric series that continues them at
-        their mean ratio (otherwise it is not guessed); the evaluations and
+        The model is quadratic with the curvature ``s^T y / y^T y`` that the
+        last accepted step measured (``s`` the step, ``y`` the change of the
+        hypergradient; with one strength, the secant through the two
+        points), so it promises ``||g||^2 (s^T y / y^T y) / 2`` from the
+        current hypergradient ``g``: a rough estimate. The evaluations and
         the time are what ``max_iter`` still allows at the run's pace, upper
         bounds.
         """
-        gains = -np.diff(path)[-3:]
         n_left = self.max_iter - self.k
         left = (f"<= {n_left} evaluations "
                 f"(<= {elapsed / max(self.k, 1) * n_left:.2f}s)")
-        if gains.shape[0] < 3 or not (gains[-1] > 0 and np.all(np.diff(gains) < 0)):
+        if len(path) < 2:
             return left
-        ratio = np.sqrt(gains[-1] / gains[0])
-        return f"~{gains[-1] * ratio / (1 - ratio) / self.loss_scale:.2g} to gain, {left}"
+        s = path[-1]["log_alpha"] - path[-2]["log_alpha"]
+        y = path[-1]["grad"] - path[-2]["grad"]
+        if not (np.dot(s, y) > 0 and np.all(np.isfinite(y))):
+            return left
+        g = path[-1]["grad"]
+        gain = np.dot(g, g) * np.dot(s, y) / np.dot(y, y) / 2
+        return f"~{gain / self.loss_scale:.2g} to gain, {left}"
 
 
 def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
@@ -394,10 +401,10 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
         time is excluded from the recorded times.
     verbose : int, default=0
         1: one line per accepted step, for users: the strengths (``alpha``
-        and ``C = 1 / alpha``), the outer loss divided by ``loss_scale``, the
-        elapsed time and what is left (the decrease the last steps
-        extrapolate to, and the evaluations and time ``max_iter`` still
-        allows), and a line for the answer; 2: one line per evaluation with the loop's internals (its
+        and ``C = 1 / alpha``), the outer loss divided by ``loss_scale`` and
+        its change, the elapsed time and what is left (the decrease a secant
+        model of the last accepted step predicts, and the evaluations and
+        time ``max_iter`` still allows), and a line for the answer; 2: one line per evaluation with the loop's internals (its
         decision, the corrected loss and its uncertainty, the backward pass,
         the trust radius, the tolerance) and the verdicts on trials judged
         again; 3: also one line per split and evaluation (inner iterations,

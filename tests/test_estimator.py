@@ -227,7 +227,7 @@ def test_history_records_and_verbose(capsys, verbose):
     assert sum(r["n_hvp"] for r in clf.history_) > 0
 
 
-_STEP = re.compile(r"\[hoag\] step +(\d+)  alpha (\S+) \(C (\S+)\)  loss (\S+)(?: \(-\S+\))?  "
+_STEP = re.compile(r"\[hoag\] step +(\d+)  alpha (\S+) \(C (\S+)\)  loss (\S+)(?: \([+-]\S+\))?  "
                    r"(\S+)s  left: (?:~\S+ to gain, )?<= (\d+) evaluations \(<= \S+s\)$")
 
 
@@ -239,6 +239,7 @@ def test_verbose_one_prints_progress_for_users(capsys, cv):
     X, y = _toy(8)
     clf = HyperOptimizer("shine", lambda_init=4.0, cv=cv, verbose=1, random_state=0,
                          max_iter=40).fit(X, y)
+    held_out = X.shape[0] if cv else round(0.25 * X.shape[0])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[HyperOptimizer] tuning 1 strength on "
                                f"{1 if cv is None else 3} split")
@@ -255,6 +256,14 @@ def test_verbose_one_prints_progress_for_users(capsys, cv):
                       for r in path)
     np.testing.assert_allclose(printed, recorded, rtol=1e-3)
     assert all(int(m.group(6)) < clf.max_iter for m in steps)
+    # the gain still to come: a secant through the last two accepted points
+    s, g = np.diff([r["log_alpha"][0] for r in path]), np.diff([r["grad"][0] for r in path])
+    secant = [r["grad"][0] ** 2 * s_k / g_k / 2 / held_out if s_k * g_k > 0 else None
+              for r, s_k, g_k in zip(path[1:], s, g)]
+    gains = [re.search(r"~(\S+) to gain", line) for line in lines if "[hoag] step" in line]
+    assert sum(gain is not None for gain in gains) >= 2
+    assert sorted(float(gain.group(1)) for gain in gains if gain) == pytest.approx(
+        sorted(value for value in secant if value is not None), rel=0.05)  # 2 digits
     assert [float(m.group(5)) for m in steps] == sorted(float(m.group(5)) for m in steps)
     answer = [line for line in lines if line.startswith("[hoag] answer")]
     assert len(answer) == 1 and f"loss {-clf.best_score_:.6g}" in answer[0]
