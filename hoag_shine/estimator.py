@@ -187,12 +187,13 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Number of outer iterations (evaluations of the outer loss, rejected
         steps included).
-    Cs_ : ndarray of shape (n_iter_, n_hyper)
-        ``C = 1 / alpha`` of every evaluation, in the order of ``history_``
+    Cs_ : ndarray of shape (n_evaluations, n_hyper)
+        ``C = 1 / alpha`` of every evaluation (``n_iter_`` of them), in the
+        order of ``history_``
         (the path of the run, rejected trials and re-evaluations included,
         where :class:`~sklearn.linear_model.LogisticRegressionCV` lists its
         grid).
-    scores_ : ndarray of shape (n_iter_,)
+    scores_ : ndarray of shape (n_evaluations,)
         Validation score of every evaluation, as ``best_score_`` (one
         number over all folds, where
         :class:`~sklearn.linear_model.LogisticRegressionCV` keeps a grid per
@@ -247,7 +248,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, method="shine", *, regularization="scalar", fit_intercept=True,
-                 scoring="neg_log_loss", class_weight=None, max_iter=30, tol=1e-4, lambda_init=0.0, lambda_bounds=(-12.0, 12.0),
+                 scoring="neg_log_loss", class_weight=None, max_iter=30, tol=1e-4,
+                 lambda_init=0.0, lambda_bounds=(-12.0, 12.0),
                  tolerance_init=1e-3, tolerance_decrease="exponential",
                  tolerance_factor=0.9, memory_size=None, warm_start_memory=True,
                  opa_freq=5, backward_max_iter=None, inner_max_iter=1000,
@@ -455,9 +457,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                  for tr, te in splits]
         held_out = sum(outer.total_weight for _, outer in folds)
         if self.verbose:
+            size = (f"{held_out:.0f} held-out samples" if sample_weight is None
+                    else f"held-out weight {held_out:.6g}")
             print(f"[HyperOptimizer] tuning {n_hyper} strength{'s' * (n_hyper > 1)} on "
-                  f"{len(folds)} split{'s' * (len(folds) > 1)}: loss = {scoring.name} per "
-                  f"held-out sample ({held_out:.6g} in all), at most {self.max_iter} "
+                  f"{len(folds)} split{'s' * (len(folds) > 1)} ({size}): loss = "
+                  f"{scoring.name} per held-out sample, at most {self.max_iter} "
                   "evaluations", flush=True)
         criterion = HeldOutCriterion(
             folds, method, memory_size=self.memory_size,

@@ -241,9 +241,9 @@ def test_verbose_one_prints_progress_for_users(capsys, cv):
                          max_iter=40).fit(X, y)
     held_out = X.shape[0] if cv else round(0.25 * X.shape[0])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("[HyperOptimizer] tuning 1 strength on "
-                               f"{1 if cv is None else 3} split")
-    assert "log-loss per held-out sample" in lines[0]
+    assert lines[0] == (f"[HyperOptimizer] tuning 1 strength on {1 if cv is None else 3} "
+                        f"split{'s' if cv else ''} ({held_out} held-out samples): loss = "
+                        "log-loss per held-out sample, at most 40 evaluations")
     assert lines[-1].startswith(f"[HyperOptimizer] {STOP_MESSAGES[clf.stop_reason_]}")
     assert f"best_score_ {clf.best_score_:.6g}" in lines[-1]
     steps = [_STEP.fullmatch(line) for line in lines if line.startswith("[hoag] step")]
