@@ -3,7 +3,7 @@ from ._parallel import WorkerLostError
 from .acceptance import LossEstimate, TrustedDecrease
 from .criterion import FoldState, HeldOutCriterion
 from .datafit import (BinaryLogistic, LinearLoss, LogisticLoss, MultinomialLogistic,
-                      MultinomialLoss, make_datafit)
+                      MultinomialLoss, ProbabilityPointwise, make_datafit)
 from .display import HistoryDisplay
 from .escalation import BackwardEscalation
 from .estimator import HyperOptimizer
@@ -17,6 +17,7 @@ from .methods import METHODS, HypergradientMethod, get_method
 from .opa import OPAUpdates
 from .outer import STOP_MESSAGES, TOLERANCE_SCHEDULES, HOAGResult, hoag
 from .penalty import L2Penalty
+from .scoring import SCORINGS, ProbabilityLoss, get_scoring
 from .steps import SecantTrustRegion, Step
 
 __version__ = "0.4.0"
@@ -27,6 +28,7 @@ __all__ = [
     "FoldState",
     "get_initial_matrix",
     "get_method",
+    "get_scoring",
     "HeldOutCriterion",
     "hessian_diagonal_initial",
     "HistoryDisplay",
@@ -52,7 +54,10 @@ __all__ = [
     "MultinomialLogistic",
     "MultinomialLoss",
     "OPAUpdates",
+    "ProbabilityLoss",
+    "ProbabilityPointwise",
     "ScaledIdentity",
+    "SCORINGS",
     "SecantTrustRegion",
     "solve_and_differentiate",
     "Step",

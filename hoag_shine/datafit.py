@@ -5,7 +5,9 @@ A datafit is split in two parts, as in scikit-learn's ``LinearModelLoss``:
 * a *pointwise loss* (:class:`BinaryLogistic`, :class:`MultinomialLogistic`)
   knows, for each sample, its value, its derivative and its curvature in
   terms of the linear predictor ``z_i`` (a number, or one number per class);
-  it never sees ``X``;
+  it never sees ``X``; a loss used only on held-out data
+  (:class:`ProbabilityPointwise`, a function of the predicted probabilities)
+  needs no curvature;
 * :class:`LinearLoss` is the plumbing around it: it applies ``X`` and
   ``X^T``, handles the intercept, the coefficient layout and the sample
   weights, and offers the datafit protocol the inner problem uses (value
@@ -239,6 +241,96 @@ class MultinomialLogistic:
         return curvature * (1.0 - curvature)
 
 
+class ProbabilityPointwise:
+    """Pointwise loss ``f(Y_i, P_i)`` of the predicted probabilities ``P_i`` of ``z_i``.
+
+    The probabilities are those of the logistic model: ``P_i = (1 -
+    sigma(z_i), sigma(z_i))`` with one output (two classes), ``softmax(z_i)``
+    with ``K``; ``Y_i`` is the one-hot row of the label. The derivative in
+    ``z`` is the chain rule through these links, so that any smooth function
+    of the probabilities (the Brier score, a user's loss) serves as an outer
+    loss. It has no curvature: it is not a training loss.
+
+    Parameters
+    ----------
+    y : ndarray of int, shape (n_samples,)
+        Class index of each sample, in ``0 .. n_classes - 1``.
+    n_classes : int
+        Number of classes (at least 2).
+    loss : callable
+        ``loss(Y, P)``, the loss of each sample: an array of shape
+        ``(n_samples,)`` from two of shape ``(n_samples, n_classes)``.
+    gradient : callable
+        ``gradient(Y, P)``, its derivative in ``P``, of shape
+        ``(n_samples, n_classes)``.
+    """
+
+    def __init__(self, y, n_classes, loss, gradient):
+        self.y = np.asarray(y, dtype=np.intp)
+        self.n_classes = int(n_classes)
+        self.n_outputs = 1 if self.n_classes == 2 else self.n_classes
+        #: softmax probabilities do not change when a constant is added to z_i
+        self.shift_invariant = self.n_outputs > 1
+        self.onehot = np.eye(self.n_classes)[self.y]
+        self._loss, self._gradient = loss, gradient
+
+    def probabilities(self, z):
+        """Predicted probabilities of each class.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Linear predictor.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows summing to 1, columns in class order.
+        """
+        if self.n_outputs == 1:
+            return np.column_stack([expit(-z), expit(z)])
+        return softmax(z, axis=1)
+
+    def loss(self, z):
+        """Loss of each sample.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Linear predictor.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``f(Y_i, P_i)``.
+        """
+        return self._loss(self.onehot, self.probabilities(z))
+
+    def loss_gradient(self, z):
+        """Loss of each sample and its derivative in ``z``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Linear predictor.
+
+        Returns
+        -------
+        loss : ndarray of shape (n_samples,)
+            Pointwise loss.
+        derivative : ndarray of the shape of ``z``
+            ``(G_i1 - G_i0) p_i (1 - p_i)`` with one output and
+            ``P_ik (G_ik - P_i . G_i)`` with ``K``, ``G = df/dP``.
+        """
+        P = self.probabilities(z)
+        G = self._gradient(self.onehot, P)
+        if self.n_outputs == 1:
+            derivative = (G[:, 1] - G[:, 0]) * P[:, 0] * P[:, 1]
+        else:
+            derivative = P * (G - np.sum(P * G, axis=1, keepdims=True))
+        return self._loss(self.onehot, P), derivative
+
+
 class LinearLoss:
     """``sum_i s_i l(y_i, z_i)`` for the linear predictor ``z = X W[:p] + W[p]``.
 
@@ -250,8 +342,10 @@ class LinearLoss:
     ----------
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Design matrix.
-    pointwise : BinaryLogistic or MultinomialLogistic
-        The pointwise loss ``l``; it fixes the number of outputs ``K``.
+    pointwise : BinaryLogistic, MultinomialLogistic or ProbabilityPointwise
+        The pointwise loss ``l``; it fixes the number of outputs ``K``. A
+        :class:`ProbabilityPointwise` offers no curvature: the loss then
+        has a value and a gradient only, as an outer loss needs.
     fit_intercept : bool, default=False
         If True ``W`` has one more row, the intercepts, stored last.
     sample_weight : ndarray of shape (n_samples,), optional

@@ -1,12 +1,14 @@
 """HyperOptimizer: l2-regularised logistic regression whose strengths are tuned by HOAG."""
 import numbers
 import warnings
+from time import perf_counter
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit, check_cv
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 from scipy.special import expit, log_softmax, softmax
@@ -15,13 +17,13 @@ from ._validation import (SPARSE_FORMATS, check_bool, check_callable, check_grou
                           check_int, check_real, check_real_array, check_sample_weight,
                           check_weighted_classes, is_bool)
 from .criterion import HeldOutCriterion
-from .datafit import make_datafit
 from .escalation import BackwardEscalation
 from .initial import get_initial_matrix
 from .inner import InnerProblem
 from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .methods import METHODS, HypergradientMethod, conjugate_gradient, get_method
-from .outer import TOLERANCE_SCHEDULES, hoag
+from .outer import STOP_MESSAGES, TOLERANCE_SCHEDULES, hoag
+from .scoring import get_scoring
 
 #: relative tolerance of the final refit's L-BFGS solve
 REFIT_TOL = 1e-8
@@ -42,9 +44,10 @@ NEAR_BOUND = 0.01
 class HyperOptimizer(ClassifierMixin, BaseEstimator):
     """Logistic regression with l2 strengths chosen by gradient-based bi-level optimization.
 
-    The strengths minimise the logistic loss on held-out data (one
-    validation split, or the sum over cross-validation folds) of the model
-    trained on the rest. HOAG follows the hypergradient of that loss, obtained
+    The strengths minimise a smooth loss on held-out data (one validation
+    split, or the sum over cross-validation folds) of the model trained on
+    the rest: the logistic loss, or the one ``scoring`` names. HOAG follows
+    the hypergradient of that loss, obtained
     by implicit differentiation with the backward pass given by ``method``.
     Two classes give binary logistic regression; more give multinomial
     logistic regression (softmax over the classes, one coefficient vector
@@ -68,20 +71,43 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         or string label per feature (fractional numbers are refused).
     fit_intercept : bool, default=True
         Fit an unpenalised intercept.
+    scoring : str or ProbabilityLoss, default="neg_log_loss"
+        The held-out loss the strengths minimise, by scikit-learn's scorer
+        name: "neg_log_loss" (the logistic loss; None means the same) or
+        "neg_brier_score" (the Brier score, scaled as
+        :func:`sklearn.metrics.brier_score_loss` scales it); or a
+        :class:`~hoag_shine.ProbabilityLoss`, any smooth loss of the predicted
+        probabilities with its gradient. Both are weighted by the sample
+        and class weights. Scorers of predicted labels or ranks (accuracy,
+        F1, AUC, ...) are refused: their derivative in the strengths is zero
+        wherever it exists. See :ref:`scoring`.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, ``{label: weight}`` (classes left out weigh
+        1), multiplied into ``sample_weight``: a fit with them is the fit
+        with the matching sample weights, in the training loss of every
+        split, in the held-out loss and in the final refit. "balanced" gives
+        class ``k`` the weight ``n_samples / (n_classes * n_k)`` on the ``y``
+        given to ``fit`` (``n_k`` its count, weighted by ``sample_weight``),
+        the weights of
+        :class:`~sklearn.linear_model.LogisticRegressionCV`; unlike there,
+        they also weigh the held-out loss, which is what a weighted or
+        balanced validation loss asks for.
     max_iter : int, default=30
-        Maximum number of outer iterations: evaluations of the outer loss,
-        those that confirm a stop and verify the answer included
-        (``n_iter_ <= max_iter``). Unlike ``max_iter`` of
-        :class:`~sklearn.linear_model.LogisticRegressionCV`, it does not cap
-        the inner solver's iterations (``inner_max_iter`` does).
+        Maximum number of outer iterations: evaluations of the held-out
+        loss, those that confirm a stop and verify the answer included
+        (``n_iter_ <= max_iter``). Not the ``max_iter`` of
+        :class:`~sklearn.linear_model.LogisticRegressionCV`, which caps the
+        solver's iterations for each ``C`` (here ``inner_max_iter``): 30 to
+        100 evaluations suffice for one strength, and ``max_iter=1000``
+        allows a thousand trainings.
     tol : float, default=1e-4
-        Relative precision of the validation loss: the outer loop stops when
+        Relative precision of the held-out loss: the outer loop stops when
         its model of the loss promises less than ``tol`` times the loss of
         further decrease (a promise checked by one accurate evaluation), and
-        decreases smaller than that are not resolved. Unlike ``tol`` of
-        :class:`~sklearn.linear_model.LogisticRegressionCV`, it is not the
-        inner solver's tolerance (``tolerance_init`` and its schedule set
-        that, and the loop tightens it where a decision needs it).
+        decreases smaller than that are not resolved. Not the ``tol`` of
+        :class:`~sklearn.linear_model.LogisticRegressionCV`, the solver's
+        tolerance (here ``tolerance_init`` and its schedule, tightened where
+        a decision needs it).
     lambda_init : float or array-like, default=0.0
         Initial ``log(alpha)`` (a scalar is broadcast to every strength).
     lambda_bounds : (float, float), default=(-12.0, 12.0)
@@ -125,7 +151,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split (``cv=None``).
     verbose : int, default=0
-        Print a line per outer iteration when positive.
+        1: a line on what is tuned, one per accepted step (the strengths as
+        ``alpha`` and ``C``, the held-out loss per sample, the elapsed time
+        and an estimate of what is left), and the answer; 2: one line per
+        evaluation with the loop's internals instead (see :func:`hoag`); 3:
+        also one line per split and evaluation.
     callback : callable, default=None
         ``callback(state)`` after every outer iteration; ``state`` is a dict
         with the history record plus ``coef`` and ``intercept``. Returning
@@ -157,9 +187,21 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Number of outer iterations (evaluations of the outer loss, rejected
         steps included).
+    Cs_ : ndarray of shape (n_evaluations, n_hyper)
+        ``C = 1 / alpha`` of every evaluation (``n_iter_`` of them), in the
+        order of ``history_``
+        (the path of the run, rejected trials and re-evaluations included,
+        where :class:`~sklearn.linear_model.LogisticRegressionCV` lists its
+        grid).
+    scores_ : ndarray of shape (n_evaluations,)
+        Validation score of every evaluation, as ``best_score_`` (one
+        number over all folds, where
+        :class:`~sklearn.linear_model.LogisticRegressionCV` keeps a grid per
+        class and fold).
     history_ : list of dict
         One record per evaluation of the outer loss: ``iteration``, ``time``
         (cumulative seconds, the callback excluded), ``log_alpha``,
+        ``score`` (as ``best_score_``),
         ``outer_loss`` (summed over the held-out samples), ``loss_estimate``
         (corrected for the inexact inner solve), ``loss_uncertainty`` (its
         first-order size), ``calibration`` (the factor the loop applies to
@@ -187,10 +229,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         ``lambda_init`` is not finite); the messages are in
         :data:`hoag_shine.outer.STOP_MESSAGES`.
     best_score_ : float
-        Validation score at ``log_alpha_`` in scikit-learn's higher-is-better
-        sign: minus the mean logistic loss per held-out sample (the outer
-        loss divided by the number of held-out samples, or by their total
-        weight with ``sample_weight``, summed over the folds with ``cv``).
+        Validation score at ``log_alpha_`` in the sign and scale of
+        scikit-learn's scorer of ``scoring``: minus the mean loss per
+        held-out sample (the summed loss divided by the number of held-out
+        samples, or by their total weight with sample or class weights,
+        summed over the folds with ``cv``).
 
     Examples
     --------
@@ -205,7 +248,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, method="shine", *, regularization="scalar", fit_intercept=True,
-                 max_iter=30, tol=1e-4, lambda_init=0.0, lambda_bounds=(-12.0, 12.0),
+                 scoring="neg_log_loss", class_weight=None, max_iter=30, tol=1e-4,
+                 lambda_init=0.0, lambda_bounds=(-12.0, 12.0),
                  tolerance_init=1e-3, tolerance_decrease="exponential",
                  tolerance_factor=0.9, memory_size=None, warm_start_memory=True,
                  opa_freq=5, backward_max_iter=None, inner_max_iter=1000,
@@ -214,6 +258,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         self.method = method
         self.regularization = regularization
         self.fit_intercept = fit_intercept
+        self.scoring = scoring
+        self.class_weight = class_weight
         self.max_iter = max_iter
         self.tol = tol
         self.lambda_init = lambda_init
@@ -248,6 +294,13 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             raise ValueError(f"method must be one of {sorted(METHODS)} or a "
                              f"HypergradientMethod, got {self.method!r}")
         check_bool("fit_intercept", self.fit_intercept)
+        get_scoring(self.scoring)
+        if isinstance(self.class_weight, str) and self.class_weight != "balanced":
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict "
+                             f"{{label: weight}}, got {self.class_weight!r}")
+        if not (self.class_weight is None or isinstance(self.class_weight, (str, dict))):
+            raise TypeError(f"class_weight must be None, 'balanced' or a dict "
+                            f"{{label: weight}}, got {self.class_weight!r}")
         check_int("max_iter", self.max_iter, 1)
         check_int("inner_max_iter", self.inner_max_iter, 1)
         if isinstance(self.opa_freq, str):
@@ -343,7 +396,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each sample, multiplying its term in the
             training loss and in the held-out loss of every split (integer
-            weights are equivalent to repeated rows, given the same splits).
+            weights are equivalent to repeated rows, given the same splits),
+            and multiplied by ``class_weight``: for instance
+            ``compute_sample_weight("balanced", y)`` of
+            :mod:`sklearn.utils.class_weight` gives the fit of
+            ``class_weight="balanced"``.
 
         Returns
         -------
@@ -359,7 +416,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight):
         """The body of :meth:`fit`: the fitted attributes, none of them set on ``self``."""
+        start = perf_counter()
         bounds = self._check_params()
+        scoring = get_scoring(self.scoring)
         # validated through an unfitted twin, which takes n_features_in_ (and
         # feature_names_in_) in place of this estimator
         twin = type(self)(**self.get_params(deep=False))
@@ -380,6 +439,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         check_weighted_classes(codes, sample_weight, classes)
         fitted["classes_"] = classes
         codes = codes.astype(np.intp)
+        sample_weight = _class_weighted(self.class_weight, classes, codes, sample_weight)
         n_classes = classes.shape[0]
         groups, n_hyper = self._groups(X.shape[1])
         lam0 = np.broadcast_to(np.asarray(self.lambda_init, dtype=float), (n_hyper,)) \
@@ -396,8 +456,17 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
 
         folds = [(InnerProblem.from_data(X[tr], codes[tr], groups, self.fit_intercept,
                                          n_classes=n_classes, sample_weight=weights(tr)),
-                  make_datafit(X[te], codes[te], n_classes, self.fit_intercept, weights(te)))
+                  scoring.outer_loss(X[te], codes[te], n_classes, self.fit_intercept,
+                                     weights(te)))
                  for tr, te in splits]
+        held_out = sum(outer.total_weight for _, outer in folds)
+        if self.verbose:
+            size = (f"{held_out:.0f} held-out samples" if sample_weight is None
+                    else f"held-out weight {held_out:.6g}")
+            print(f"[HyperOptimizer] tuning {n_hyper} strength{'s' * (n_hyper > 1)} on "
+                  f"{len(folds)} split{'s' * (len(folds) > 1)} ({size}): loss = "
+                  f"{scoring.name} per held-out sample, at most {self.max_iter} "
+                  "evaluations", flush=True)
         criterion = HeldOutCriterion(
             folds, method, memory_size=self.memory_size,
             inner_max_iter=self.inner_max_iter,
@@ -408,13 +477,18 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                           bounds=tuple(bounds), tolerance_init=self.tolerance_init,
                           tolerance_decrease=self.tolerance_decrease,
                           tolerance_factor=self.tolerance_factor, callback=self.callback,
-                          verbose=self.verbose, escalation=BackwardEscalation(method))
+                          verbose=self.verbose, escalation=BackwardEscalation(method),
+                          loss_scale=held_out)
         _warn_if_gave_up(result, bounds)
         alpha = np.exp(result.log_alpha)
+        # scores in the scorer's sign and scale: minus the mean loss per sample
+        history = [dict(r, score=-r["outer_loss"] / held_out) for r in result.history]
         fitted.update(
             log_alpha_=result.log_alpha, alpha_=alpha, C_=1.0 / alpha,
-            n_iter_=result.n_iter, history_=result.history, stop_reason_=result.stop_reason,
-            best_score_=-result.outer_loss / sum(outer.total_weight for _, outer in folds))
+            n_iter_=result.n_iter, history_=history, stop_reason_=result.stop_reason,
+            scores_=np.array([r["score"] for r in history]),
+            Cs_=np.exp(-np.array([r["log_alpha"] for r in history])),
+            best_score_=-result.outer_loss / held_out)
         w = np.mean([r.w for r in result.results], axis=0)
         problem = folds[0][0]  # the layout of w is the same for every split
         if self.refit:
@@ -424,6 +498,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         coef, intercept = problem.split_coef(w)
         fitted.update(coef_=np.array(coef).reshape(-1, X.shape[1]),
                       intercept_=np.atleast_1d(np.array(intercept, dtype=float)))
+        if self.verbose:
+            print(f"[HyperOptimizer] {STOP_MESSAGES[result.stop_reason]}; best_score_ "
+                  f"{fitted['best_score_']:.6g}; fit in {perf_counter() - start:.2f}s",
+                  flush=True)
         return fitted
 
     def _refit(self, problem, w0, log_alpha):
@@ -634,6 +712,47 @@ def _warn_if_gave_up(result, bounds):
             break
     for reason in reasons:
         warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=4)
+
+
+def _class_weighted(class_weight, classes, codes, sample_weight):
+    """``sample_weight`` times the weight of each sample's class (None without either).
+
+    "balanced" weighs class ``k`` by ``n / (n_classes n_k)``, counts weighted
+    by ``sample_weight``, as scikit-learn's ``compute_class_weight`` (and
+    LogisticRegressionCV) computes it; a dict maps labels to weights, the
+    classes it leaves out weighing 1.
+    """
+    if class_weight is None:
+        return sample_weight
+    n_classes = classes.shape[0]
+    if isinstance(class_weight, str):
+        weights = compute_class_weight("balanced", classes=np.arange(n_classes), y=codes,
+                                       sample_weight=sample_weight)
+    else:
+        weights = _class_weight_dict(class_weight, classes)
+    combined = weights[codes] if sample_weight is None else weights[codes] * sample_weight
+    name = "class_weight" if sample_weight is None else "sample_weight times class_weight"
+    combined = check_sample_weight(combined, codes.shape[0], name)
+    check_weighted_classes(codes, combined, classes, "class_weight")
+    return combined
+
+
+def _class_weight_dict(class_weight, classes):
+    """The weight of each class from ``{label: weight}``, validated."""
+    index = {label: k for k, label in enumerate(classes.tolist())}
+    weights = np.ones(classes.shape[0])
+    for label, weight in class_weight.items():
+        if label not in index:
+            raise ValueError(f"class_weight has the label {label!r}, which is not a class "
+                             f"of y (classes: {classes.tolist()})")
+        if is_bool(weight) or not isinstance(weight, numbers.Real):
+            raise TypeError(f"class_weight must map labels to numbers, got {weight!r} "
+                            f"for {label!r}")
+        if not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"class_weight must map labels to finite numbers >= 0, got "
+                             f"{weight!r} for {label!r}")
+        weights[index[label]] = float(weight)
+    return weights
 
 
 def _check_classes(i, train, test, codes, sample_weight, n_classes):

@@ -9,11 +9,11 @@ from time import perf_counter
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .datafit import make_datafit
 from .initial import get_initial_matrix
 from .inner import InnerProblem
 from .lbfgs import minimize_lbfgs
 from .methods import get_method
+from .scoring import get_scoring
 from ._deprecation import DEPRECATED, renamed
 from ._validation import (check_bool, check_hyper, check_hypergradient_params,
                           check_sample_weight, check_training_pair,
@@ -211,14 +211,15 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
                   fit_intercept=False, inner_tol=1e-10, inner_max_iter=10000,
                   memory_size=None, opa_freq=None, backward_tol=1e-10,
                   backward_max_iter=None, w0=None, initial_matrix="auto",
-                  sample_weight=None, sample_weight_val=None,
+                  sample_weight=None, sample_weight_val=None, scoring="neg_log_loss",
                   tol=DEPRECATED, max_iter=DEPRECATED):
-    """Hypergradient of the validation logistic loss in the log-scale strengths.
+    """Hypergradient of the validation loss in the log-scale strengths.
 
     Solves ``w* = argmin_w sum_i s_i l(y_i, z_i(w)) + 1/2 sum_j
     exp(log_alpha_g(j)) ||W_j||^2`` on ``(X, y)``, ``l`` the logistic loss
     for two classes and the multinomial one for more, and differentiates the
-    summed loss of ``w*`` on ``(X_val, y_val)`` by implicit differentiation.
+    summed loss of ``w*`` on ``(X_val, y_val)`` (the logistic loss, or the
+    one ``scoring`` names) by implicit differentiation.
 
     Parameters
     ----------
@@ -268,6 +269,11 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         Non-negative weight of each training sample's loss.
     sample_weight_val : array-like of shape (n_val,), optional
         Non-negative weight of each validation sample's loss.
+    scoring : str or ProbabilityLoss, default="neg_log_loss"
+        The validation loss: "neg_log_loss", "neg_brier_score" or a
+        :class:`~hoag_shine.ProbabilityLoss` (see
+        :func:`~hoag_shine.scoring.get_scoring`); ``outer_loss`` is the
+        summed loss, not the score.
     tol, max_iter : optional
         Former names of ``inner_tol`` and ``inner_max_iter``; deprecated.
 
@@ -295,6 +301,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
                                             "sample_weight_val")
     check_weighted_classes(y, sample_weight, classes)
     log_alpha, groups = check_hyper(log_alpha, groups, X.shape[1])
+    scoring = get_scoring(scoring)
     fit_intercept = check_bool("fit_intercept", fit_intercept)
     n_classes = classes.shape[0]
     n_outputs = 1 if n_classes == 2 else n_classes
@@ -304,7 +311,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         w0=w0, n_coef=(X.shape[1] + int(fit_intercept)) * n_outputs)
     problem = InnerProblem.from_data(X, y, groups, fit_intercept, n_classes=n_classes,
                                      sample_weight=sample_weight)
-    outer = make_datafit(X_val, y_val, n_classes, fit_intercept, sample_weight_val)
+    outer = scoring.outer_loss(X_val, y_val, n_classes, fit_intercept, sample_weight_val)
     method = get_method(method, tol=backward_tol, max_iter=backward_max_iter,
                         freq=opa_freq)
     initial_matrix = get_initial_matrix(initial_matrix)

@@ -185,9 +185,11 @@ class _Clock:
 class _Run:
     """State of one HOAG run: evaluations, records, the callback and verbose output."""
 
-    def __init__(self, criterion, schedule, max_iter, ladder, callback, verbose):
+    def __init__(self, criterion, schedule, max_iter, ladder, callback, verbose,
+                 loss_scale=1.0):
         self.criterion, self.schedule, self.max_iter = criterion, schedule, max_iter
         self.ladder, self.callback, self.verbose = ladder, callback, verbose
+        self.loss_scale = loss_scale  # the progress lines show the loss divided by it
         self.k, self.level, self.tighten = 0, 0, 1.0
         # factor on the first-order uncertainties, raised whenever solving a
         # point again moves its loss by more than the two claimed uncertainties
@@ -285,31 +287,85 @@ class _Run:
         index = self._index.get(id(point))
         for k, rec in enumerate(self.history):
             rec["answer"] = k == index
+        if self.verbose and index is not None:
+            rec = self.history[index]
+            print(f"[hoag] answer    {self._strengths(rec['log_alpha'])}  "
+                  f"loss {rec['outer_loss'] / self.loss_scale:.6g}  after {self.k} "
+                  f"evaluations, {self.history[-1]['time']:.2f}s", flush=True)
 
     def amend(self, index, verdict):
         """Record the verdict on an evaluation judged again (the callback is not called)."""
         self.history[index].update(decision=verdict, accepted=verdict == ACCEPT)
-        if self.verbose:
+        if self.verbose >= 2:
             print(f"[hoag] iter {index:3d}  judged again: {verdict}", flush=True)
+        elif self.verbose and verdict == ACCEPT:
+            self._print_progress(self.history[index], self.history[-1]["time"])
         return False
 
     def _print(self, rec, results):
+        """Verbose output: 1 the accepted steps, 2 every evaluation, 3 also its splits."""
+        if self.verbose == 1:
+            if rec["decision"] in ("start", ACCEPT):
+                self._print_progress(rec, rec["time"])
+            return
         print(f"[hoag] iter {rec['iteration']:3d}  log(alpha) {_short(rec['log_alpha'])}  "
               f"loss {rec['loss_estimate']:.6g} +- "
               f"{rec['calibration'] * rec['loss_uncertainty']:.2g}  "
               f"{rec['decision']:<9s} {rec['estimate']:<14s} radius {rec['radius']:.3g}  "
               f"eps {rec['tolerance']:.2g}  {rec['time']:.2f}s", flush=True)
-        if self.verbose >= 2:
+        if self.verbose >= 3:
             for i, r in enumerate(results):
                 print(f"[hoag]          split {i}: {r.n_inner_iter} inner iterations "
                       f"({r.time_forward:.3f}s), {r.n_hvp} Hessian-vector products "
                       f"({r.time_backward:.3f}s)", flush=True)
 
+    def _print_progress(self, rec, elapsed):
+        """One line for users: the accepted point, its loss per sample, time, what is left."""
+        path = [r for r in self.history if r["decision"] in ("start", ACCEPT)]
+        change = "" if len(path) < 2 else \
+            f" ({(path[-1]['outer_loss'] - path[-2]['outer_loss']) / self.loss_scale:+.2g})"
+        print(f"[hoag] step {len(path) - 1:3d}  {self._strengths(rec['log_alpha'])}  "
+              f"loss {rec['outer_loss'] / self.loss_scale:.6g}{change}  {elapsed:.2f}s  "
+              f"left: {self._left(path, elapsed)}", flush=True)
+
+    @staticmethod
+    def _strengths(lam):
+        """The strengths as a user reads them: alpha and C, or their range."""
+        alpha = np.exp(lam)
+        if lam.shape[0] == 1:
+            return f"alpha {alpha[0]:.4g} (C {1 / alpha[0]:.4g})"
+        return (f"alpha {alpha.min():.3g}..{alpha.max():.3g} "
+                f"(geometric mean {np.exp(lam.mean()):.3g})")
+
+    def _left(self, path, elapsed):
+        """What is left: the gain a secant model predicts, evaluations, time.
+
+        The model is quadratic with the curvature ``s^T y / y^T y`` that the
+        last accepted step measured (``s`` the step, ``y`` the change of the
+        hypergradient; with one strength, the secant through the two
+        points), so it promises ``||g||^2 (s^T y / y^T y) / 2`` from the
+        current hypergradient ``g``: a rough estimate. The evaluations and
+        the time are what ``max_iter`` still allows at the run's pace, upper
+        bounds.
+        """
+        n_left = self.max_iter - self.k
+        left = (f"<= {n_left} evaluations "
+                f"(<= {elapsed / max(self.k, 1) * n_left:.2f}s)")
+        if len(path) < 2:
+            return left
+        s = path[-1]["log_alpha"] - path[-2]["log_alpha"]
+        y = path[-1]["grad"] - path[-2]["grad"]
+        if not (np.dot(s, y) > 0 and np.all(np.isfinite(y))):
+            return left
+        g = path[-1]["grad"]
+        gain = np.dot(g, g) * np.dot(s, y) / np.dot(y, y) / 2
+        return f"~{gain / self.loss_scale:.2g} to gain, {left}"
+
 
 def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
          tolerance_init=1e-3, tolerance_decrease="exponential",
          tolerance_factor=0.9, callback=None, verbose=0, escalation=None,
-         step_rule=None, acceptance=None):
+         step_rule=None, acceptance=None, loss_scale=1.0):
     """Minimise a held-out criterion over log-scale strengths by HOAG.
 
     Parameters
@@ -345,8 +401,15 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
         trusted point so far; returning True stops the loop. Its running
         time is excluded from the recorded times.
     verbose : int, default=0
-        1: one line per evaluation; 2: also one line per split and
-        evaluation (inner iterations, Hessian-vector products, times).
+        1: one line per accepted step, for users: the strengths (``alpha``
+        and ``C = 1 / alpha``), the outer loss divided by ``loss_scale`` and
+        its change, the elapsed time and what is left (the decrease a secant
+        model of the last accepted step predicts, and the evaluations and
+        time ``max_iter`` still allows), and a line for the answer; 2: one line per evaluation with the loop's internals (its
+        decision, the corrected loss and its uncertainty, the backward pass,
+        the trust radius, the tolerance) and the verdicts on trials judged
+        again; 3: also one line per split and evaluation (inner iterations,
+        Hessian-vector products, times).
     escalation : BackwardEscalation, optional
         Ladder of hypergradient methods climbed after failed steps; None
         keeps the criterion's method throughout.
@@ -354,6 +417,9 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
         Step rule (default: ``SecantTrustRegion()``).
     acceptance : TrustedDecrease, optional
         Acceptance test (default: ``TrustedDecrease(rtol=tol)``).
+    loss_scale : float, default=1.0
+        What the lines of ``verbose=1`` divide the outer loss by: the total
+        weight of the held-out samples gives the mean loss per sample.
 
     Returns
     -------
@@ -386,7 +452,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
     test = TrustedDecrease(rtol=tol) if acceptance is None else acceptance
     sched = TOLERANCE_SCHEDULES[tolerance_decrease]
     run = _Run(criterion, lambda k: sched(tolerance_init, tolerance_factor, k), max_iter,
-               escalation, callback, verbose)
+               escalation, callback, verbose, loss_scale)
     lam0 = np.clip(np.asarray(log_alpha0, dtype=float), lower, upper)
     states0 = criterion.initial_state(lam0)
     start = run.evaluate(lam0, states0)

@@ -1,5 +1,6 @@
 """HyperOptimizer against references: grid searches with scikit-learn, and its contracts."""
 import pickle
+import re
 import warnings
 from pathlib import Path
 
@@ -205,7 +206,7 @@ def test_refit_false_keeps_split_solution():
     np.testing.assert_allclose(full.coef_, ref_all.coef_, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("verbose", [1, 2])
+@pytest.mark.parametrize("verbose", [2, 3])
 def test_history_records_and_verbose(capsys, verbose):
     X, y = _toy(8)
     clf = HyperOptimizer("shine-refine", max_iter=6, verbose=verbose, random_state=0).fit(X, y)
@@ -214,10 +215,10 @@ def test_history_records_and_verbose(capsys, verbose):
                    and "judged again" not in line]
     assert len(evaluations) == clf.n_iter_ == len(clf.history_)
     per_split = [line for line in lines if "split 0:" in line]
-    assert len(per_split) == (clf.n_iter_ if verbose == 2 else 0)
+    assert len(per_split) == (clf.n_iter_ if verbose == 3 else 0)
     keys = {"time", "log_alpha", "outer_loss", "loss_estimate", "loss_uncertainty", "grad",
             "accepted", "decision", "estimate", "radius", "n_inner_iter", "n_grad_evals",
-            "n_hvp", "time_forward", "time_backward"}
+            "n_hvp", "time_forward", "time_backward", "score"}
     for rec in clf.history_:
         assert keys <= set(rec)
         assert rec["accepted"] == (rec["decision"] in ("start", "accept", "refresh", "confirm",
@@ -225,6 +226,66 @@ def test_history_records_and_verbose(capsys, verbose):
     times = [r["time"] for r in clf.history_]
     assert times == sorted(times)
     assert sum(r["n_hvp"] for r in clf.history_) > 0
+
+
+_STEP = re.compile(r"\[hoag\] step +(\d+)  alpha (\S+) \(C (\S+)\)  loss (\S+)(?: \([+-]\S+\))?  "
+                   r"(\S+)s  left: (?:~\S+ to gain, )?<= (\d+) evaluations \(<= \S+s\)$")
+
+
+@pytest.mark.parametrize("cv", [None, 3])
+def test_verbose_one_prints_progress_for_users(capsys, cv):
+    """verbose=1: a header, one line per accepted step (strength, loss per sample as
+    scores_ says, elapsed time, evaluations left), the answer and the stop; none of the
+    loop's internals."""
+    X, y = _toy(8)
+    clf = HyperOptimizer("shine", lambda_init=4.0, cv=cv, verbose=1, random_state=0,
+                         max_iter=40).fit(X, y)
+    held_out = X.shape[0] if cv else round(0.25 * X.shape[0])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"[HyperOptimizer] tuning 1 strength on {1 if cv is None else 3} "
+                        f"split{'s' if cv else ''} ({held_out} held-out samples): loss = "
+                        "log-loss per held-out sample, at most 40 evaluations")
+    assert lines[-1].startswith(f"[HyperOptimizer] {STOP_MESSAGES[clf.stop_reason_]}")
+    assert f"best_score_ {clf.best_score_:.6g}" in lines[-1]
+    steps = [_STEP.fullmatch(line) for line in lines if line.startswith("[hoag] step")]
+    assert all(steps) and len(steps) >= 3
+    path = [r for r in clf.history_ if r["decision"] in ("start", "accept")]
+    assert [int(m.group(1)) for m in steps] == list(range(len(path)))
+    # a step judged again after a re-solve is printed when accepted: match by value
+    printed = sorted((float(m.group(2)), float(m.group(3)), float(m.group(4))) for m in steps)
+    recorded = sorted((np.exp(r["log_alpha"][0]), np.exp(-r["log_alpha"][0]), -r["score"])
+                      for r in path)
+    np.testing.assert_allclose(printed, recorded, rtol=1e-3)
+    assert all(int(m.group(6)) < clf.max_iter for m in steps)
+    # the gain still to come: a secant through the last two accepted points
+    s, g = np.diff([r["log_alpha"][0] for r in path]), np.diff([r["grad"][0] for r in path])
+    secant = [r["grad"][0] ** 2 * s_k / g_k / 2 / held_out if s_k * g_k > 0 else None
+              for r, s_k, g_k in zip(path[1:], s, g)]
+    gains = [re.search(r"~(\S+) to gain", line) for line in lines if "[hoag] step" in line]
+    assert sum(gain is not None for gain in gains) >= 2
+    assert sorted(float(gain.group(1)) for gain in gains if gain) == pytest.approx(
+        sorted(value for value in secant if value is not None), rel=0.05)  # 2 digits
+    assert [float(m.group(5)) for m in steps] == sorted(float(m.group(5)) for m in steps)
+    answer = [line for line in lines if line.startswith("[hoag] answer")]
+    assert len(answer) == 1 and f"loss {-clf.best_score_:.6g}" in answer[0]
+    assert not any(word in line for line in lines
+                   for word in ("radius", "eps", "uncertain", "refresh", "shine+"))
+
+
+def test_evaluated_strengths_and_scores():
+    """Cs_ and scores_ list every evaluation in the order of history_, in the sign and
+    scale of best_score_; the answer's score is best_score_."""
+    X, y = _toy(8)
+    clf = HyperOptimizer("cg", regularization="per-feature", max_iter=8,
+                         random_state=0).fit(X, y)
+    assert clf.Cs_.shape == (clf.n_iter_, X.shape[1]) and clf.scores_.shape == (clf.n_iter_,)
+    np.testing.assert_allclose(clf.Cs_, [np.exp(-r["log_alpha"]) for r in clf.history_])
+    held_out = round(0.25 * X.shape[0])
+    np.testing.assert_allclose(clf.scores_, [-r["outer_loss"] / held_out
+                                             for r in clf.history_])
+    answer = [k for k, r in enumerate(clf.history_) if r["answer"]]
+    assert clf.scores_[answer] == [clf.best_score_]
+    np.testing.assert_allclose(clf.Cs_[answer[0]], clf.C_)
 
 
 def test_scikit_learn_attributes():

@@ -111,7 +111,7 @@ PARAMS = ["method", "regularization", "max_iter", "tol", "lambda_init", "lambda_
           "tolerance_init", "tolerance_decrease", "tolerance_factor", "memory_size",
           "opa_freq", "backward_max_iter", "inner_max_iter", "validation_fraction",
           "fit_intercept", "warm_start_memory", "refit", "n_jobs", "random_state",
-          "verbose", "cv", "callback"]
+          "verbose", "cv", "callback", "scoring", "class_weight"]
 
 
 def _junk_outcome(call, name):
