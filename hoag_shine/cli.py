@@ -8,7 +8,7 @@ import textwrap
 import threading
 import warnings
 from collections import Counter
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from time import perf_counter
 
@@ -465,13 +465,37 @@ def write_output(path, rows, meta):
         What was run (data set, sizes, options); JSON only.
     """
     path = Path(path)
+    with write_atomically(path) as file:
+        if path.suffix == ".json":
+            file.write(json.dumps(dict(meta, legend=LEGEND, rows=rows), indent=2) + "\n")
+        else:
+            _write_csv(file, rows)
+
+
+@contextmanager
+def write_atomically(path, binary=False):
+    """Open a temporary file beside ``path``; rename it to ``path`` on success.
+
+    An interruption or a full disk leaves the previous file, never half of
+    the new one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    binary : bool, default=False
+        Open in binary mode (else text with universal newlines off).
+
+    Yields
+    ------
+    file object
+        The temporary file, open for writing.
+    """
+    path = Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with partial.open("w", newline="") as file:
-            if path.suffix == ".json":
-                file.write(json.dumps(dict(meta, legend=LEGEND, rows=rows), indent=2) + "\n")
-            else:
-                _write_csv(file, rows)
+        with partial.open("wb") if binary else partial.open("w", newline="") as file:
+            yield file
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -759,19 +783,34 @@ def _closed_pipe_status(status, streams, guarded):
     return (status or 1) if gone else status
 
 
+#: sub-commands; without one, the arguments are those of "compare"
+COMMANDS = ("compare", "tune")
+
+
 def _main(argv):
-    with _RECORDING, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FutureWarning)
-        args = build_parser().parse_args(argv)
-    _print_warnings(caught)
     try:
-        return _run(args, argv)
+        if argv[:1] == ["tune"]:
+            from .cli_tune import run_tune
+
+            return run_tune(argv[1:])
+        return _compare_command(argv[1:] if argv[:1] == ["compare"] else argv)
     except CommandError as exc:
         print(f"hoag-shine: error: {exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print("hoag-shine: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # no traceback, whatever the input
+        print(f"hoag-shine: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _compare_command(argv):
+    with _RECORDING, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        args = build_parser().parse_args(argv)
+    _print_warnings(caught)
+    return _run(args, argv)
 
 
 if __name__ == "__main__":
