@@ -13,7 +13,7 @@ Examples
 >>> with open(path, "w") as f:
 ...     _ = f.write("x1,x2,label\\n0.5,1,cat\\n1.5,0,dog\\n")
 >>> X, y = load_labelled_file(path)
->>> X.shape, list(y)
+>>> X.shape, y.tolist()
 ((2, 2), ['cat', 'dog'])
 """
 import csv
