@@ -252,7 +252,7 @@ def load_tune_data(args):
     classes = np.unique(y)
     if classes.shape[0] < 2:
         raise CommandError(f"data file {args.data}: at least two classes are needed, "
-                           f"got 1 ({classes[0]!r})")
+                           f"got 1 ({classes.tolist()[0]!r})")
     return X, y
 
 
