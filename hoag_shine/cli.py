@@ -599,9 +599,12 @@ def build_parser():
     """
     parser = _Parser(
         prog="hoag-shine",
+        usage="hoag-shine [compare] [options] | hoag-shine tune --data FILE [options]",
         description="Tune the l2 strength of logistic regression by HOAG with each "
-                    "hypergradient method and compare the results on a held-out part. "
-                    "Reads local data only.",
+                    "hypergradient method and compare the results on a held-out part "
+                    "(the sub-command compare, the default). Reads local data only. "
+                    "'hoag-shine tune --help': tune one model on a LIBSVM or CSV file, "
+                    "any number of classes.",
         epilog="Progress goes to stderr, the table to stdout. Exit status: 0 done, "
                "1 data problem, 2 usage error, 130 interrupted (the methods already "
                "done are printed).")
