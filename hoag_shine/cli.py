@@ -8,7 +8,7 @@ import textwrap
 import threading
 import warnings
 from collections import Counter
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from time import perf_counter
 
@@ -43,7 +43,8 @@ LEGEND = {
     "time_backward": "seconds of its backward passes (hypergradient linear systems)",
     "n_iter": "outer iterations: evaluations of the outer loss, rejected steps "
               "included; equal to --max-iter when the cap stopped the run",
-    "stop_reason": "why the outer loop stopped",
+    "stop_reason": "why the outer loop stopped, a key of hoag_shine.outer.STOP_MESSAGES "
+                   "(stop_message: the same in words)",
     "n_warnings": "warnings raised by the fit (listed under the table)",
 }
 HEADER = {"method": "method", "log_alpha": "log alpha", "outer_loss": "outer loss",
@@ -239,9 +240,11 @@ def load_data(dataset, data_home=None, path=None):
     except DatasetNotFound as exc:
         raise CommandError(str(exc)) from exc
     except ValueError as exc:
-        unknown = str(exc).startswith("unknown data set") or "needs a path" in str(exc)
-        raise CommandError(f"{exc}, or the path of a LIBSVM file" if unknown else str(exc),
-                           status=2 if unknown else 1) from exc
+        message = str(exc)
+        if message.startswith("unknown data set"):
+            raise CommandError(f"{message}, or the path of a LIBSVM file", 2) from exc
+        usage = message.startswith("--dataset-path") or "needs a path" in message
+        raise CommandError(message, status=2 if usage else 1) from exc
 
 
 def make_split(y, seed=0, train=TRAIN_FRACTION, outer=OUTER_FRACTION):
@@ -335,7 +338,9 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
             "time": elapsed,
             "time_backward": float(sum(r["time_backward"] for r in clf.history_)),
             "n_iter": int(clf.n_iter_),
-            "stop_reason": STOP_MESSAGES.get(clf.stop_reason_, clf.stop_reason_),
+            "log_alphas": clf.log_alpha_.tolist(),
+            "stop_reason": clf.stop_reason_,
+            "stop_message": STOP_MESSAGES.get(clf.stop_reason_, clf.stop_reason_),
             "warnings": _summarise_warnings(caught),
         }
         row["n_warnings"] = len(caught)
@@ -344,7 +349,7 @@ def iter_compare(X, y, methods, *, seed=0, progress=None, **params):
         # done, so that an interruption never drops a row reported done
         if progress is not None:
             progress.end_task(f"{row['n_iter']} outer it, held-out loss "
-                              f"{row['heldout_loss']:.5f}, {row['stop_reason']}"
+                              f"{row['heldout_loss']:.5f}, {row['stop_message']}"
                               + (f", {len(caught)} warning(s)" if caught else ""))
 
 
@@ -425,7 +430,7 @@ def format_notes(rows):
     """
     lines = []
     for r in rows:
-        lines.append(f"{r['method']}: stopped: {r['stop_reason']}")
+        lines.append(f"{r['method']}: stopped: {r['stop_message']}")
         lines += [f"{r['method']}: warning: {text}" for text in r["warnings"]]
     return "\n".join(lines)
 
@@ -465,21 +470,63 @@ def write_output(path, rows, meta):
         What was run (data set, sizes, options); JSON only.
     """
     path = Path(path)
+    with write_atomically(path) as file:
+        write_rows(file, rows, meta, "json" if path.suffix == ".json" else "csv")
+
+
+def write_rows(file, rows, meta, output_format):
+    """Write the rows to an open file as CSV or JSON.
+
+    Parameters
+    ----------
+    file : file-like
+        Open for writing text.
+    rows : list of dict
+        Rows as returned by :func:`compare`.
+    meta : dict
+        What was run; JSON only.
+    output_format : {"json", "csv"}
+        JSON: one object with ``meta``'s fields, the legend and the rows;
+        CSV: one line per method.
+    """
+    if output_format == "json":
+        file.write(json.dumps(dict(meta, legend=LEGEND, rows=rows), indent=2) + "\n")
+    else:
+        _write_csv(file, rows)
+
+
+@contextmanager
+def write_atomically(path, binary=False):
+    """Open a temporary file beside ``path``; rename it to ``path`` on success.
+
+    An interruption or a full disk leaves the previous file, never half of
+    the new one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    binary : bool, default=False
+        Open in binary mode (else text with universal newlines off).
+
+    Yields
+    ------
+    file object
+        The temporary file, open for writing.
+    """
+    path = Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with partial.open("w", newline="") as file:
-            if path.suffix == ".json":
-                file.write(json.dumps(dict(meta, legend=LEGEND, rows=rows), indent=2) + "\n")
-            else:
-                _write_csv(file, rows)
+        with partial.open("wb") if binary else partial.open("w", newline="") as file:
+            yield file
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
 
 
 def _write_csv(file, rows):
-    fields = ["method", *list(HEADER)[1:], "C", "stop_reason", "warnings"]
-    writer = csv.DictWriter(file, fieldnames=fields)
+    fields = ["method", *list(HEADER)[1:], "C", "stop_reason", "stop_message", "warnings"]
+    writer = csv.DictWriter(file, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for r in rows:
         writer.writerow(dict(r, warnings=" | ".join(r["warnings"])))
@@ -512,7 +559,13 @@ def _method(text):
         raise argparse.ArgumentTypeError(str(exc))
 
 
+#: ``--output json`` or ``--output csv``: the results in that format on stdout
+STDOUT_FORMATS = ("json", "csv")
+
+
 def _output_path(text):
+    if text in STDOUT_FORMATS:
+        return text
     if Path(text).suffix not in (".csv", ".json"):
         raise argparse.ArgumentTypeError(f"the file name must end in .csv or .json, "
                                          f"got {text!r}")
@@ -546,9 +599,12 @@ def build_parser():
     """
     parser = _Parser(
         prog="hoag-shine",
+        usage="hoag-shine [compare] [options] | hoag-shine tune --data FILE [options]",
         description="Tune the l2 strength of logistic regression by HOAG with each "
-                    "hypergradient method and compare the results on a held-out part. "
-                    "Reads local data only.",
+                    "hypergradient method and compare the results on a held-out part "
+                    "(the sub-command compare, the default). Reads local data only. "
+                    "'hoag-shine tune --help': tune one model on a LIBSVM or CSV file, "
+                    "any number of classes.",
         epilog="Progress goes to stderr, the table to stdout. Exit status: 0 done, "
                "1 data problem, 2 usage error, 130 interrupted (the methods already "
                "done are printed).")
@@ -567,7 +623,8 @@ def build_parser():
     parser.add_argument("--no-intercept", action="store_true")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the split (0)")
     parser.add_argument("--output", type=_output_path, default=None, metavar="FILE",
-                        help="also write the results to FILE.csv or FILE.json")
+                        help="also write the results to FILE.csv or FILE.json; "
+                             "'json' or 'csv': print them so instead of the table")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="-v: a progress line per outer iteration; -vv: also the "
                              "outer loop's own lines")
@@ -584,7 +641,8 @@ def _print_warnings(caught):
 
 
 def _run(args, argv):
-    if args.output and not Path(args.output).resolve().parent.is_dir():
+    to_stdout = args.output in STDOUT_FORMATS
+    if args.output and not to_stdout and not Path(args.output).resolve().parent.is_dir():
         raise CommandError(f"--output {args.output}: no such directory", 2)
     low, high = args.lambda_bounds
     if not low < high:
@@ -604,7 +662,7 @@ def _run(args, argv):
     print(f"data set {args.dataset}: {X.shape[0]} samples, {X.shape[1]} features; split "
           f"{TRAIN_FRACTION:.0%} training / {OUTER_FRACTION:.0%} outer / "
           f"{1 - TRAIN_FRACTION - OUTER_FRACTION:.0%} held out (seed {args.seed})",
-          flush=True)
+          file=sys.stderr if to_stdout else sys.stdout, flush=True)
     verbose = 0 if args.quiet else 1 + args.verbose
     progress = ProgressPrinter(len(args.methods), args.max_iter, verbose=verbose)
     rows, status, failure = [], 0, None
@@ -628,10 +686,11 @@ def _run(args, argv):
         if args.output:
             _write_rows(args, argv, X, rows, interrupted=status != 0 or failure is not None)
     finally:
-        _print_rows(rows, args.regularization == "per-feature")
+        if not to_stdout:
+            _print_rows(rows, args.regularization == "per-feature")
     if failure is not None:
         raise failure
-    if args.output:
+    if args.output and not to_stdout:
         print(f"results written to {args.output}")
     return status
 
@@ -643,6 +702,9 @@ def _write_rows(args, argv, X, rows, interrupted):
         "dataset": args.dataset, "n_samples": X.shape[0], "n_features": X.shape[1],
         "split": {"train": TRAIN_FRACTION, "outer": OUTER_FRACTION, "seed": args.seed},
         "interrupted": interrupted}
+    if args.output in STDOUT_FORMATS:
+        write_rows(sys.stdout, rows, meta, args.output)
+        return
     try:
         write_output(args.output, rows, meta)
     except OSError as exc:
@@ -759,19 +821,34 @@ def _closed_pipe_status(status, streams, guarded):
     return (status or 1) if gone else status
 
 
+#: sub-commands; without one, the arguments are those of "compare"
+COMMANDS = ("compare", "tune")
+
+
 def _main(argv):
-    with _RECORDING, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FutureWarning)
-        args = build_parser().parse_args(argv)
-    _print_warnings(caught)
     try:
-        return _run(args, argv)
+        if argv[:1] == ["tune"]:
+            from .cli_tune import run_tune
+
+            return run_tune(argv[1:])
+        return _compare_command(argv[1:] if argv[:1] == ["compare"] else argv)
     except CommandError as exc:
         print(f"hoag-shine: error: {exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print("hoag-shine: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # no traceback, whatever the input
+        print(f"hoag-shine: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _compare_command(argv):
+    with _RECORDING, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        args = build_parser().parse_args(argv)
+    _print_warnings(caught)
+    return _run(args, argv)
 
 
 if __name__ == "__main__":

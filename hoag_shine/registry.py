@@ -493,6 +493,10 @@ def load_from_args(args, registry=None):
     y : ndarray of float64
         Labels in {-1, +1}.
     """
+    if args.dataset_path is not None and args.dataset != "libsvm-file":
+        raise ValueError(f"--dataset-path is read with --dataset libsvm-file, not "
+                         f"--dataset {args.dataset}; give both, or the file as "
+                         "--dataset FILE")
     kwargs = {} if args.dataset_path is None else {"path": args.dataset_path}
     return load_dataset(args.dataset, args.data_home, registry=registry, **kwargs)
 

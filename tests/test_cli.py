@@ -214,6 +214,8 @@ def data_files(tmp_path):
     ("bounds", ["--lambda-bounds", "3", "1"], 2, "LOW < HIGH"),
     ("bounds nan", ["--lambda-bounds", "nan", "1"], 2, "finite number"),
     ("path missing", ["--dataset", "libsvm-file"], 2, "needs a path"),
+    ("path alone", ["--dataset-path", "x.svm"], 2,
+     "--dataset-path is read with --dataset libsvm-file"),
     ("empty", ["@empty"], 1, "holds no sample"),
     ("text", ["@text"], 1, "is not a readable LIBSVM file"),
     ("binary", ["@binary"], 1, "is not a readable LIBSVM file"),
