@@ -41,7 +41,7 @@ from hoag_shine import HyperOptimizer
 
 from ._common import describe_machine, format_machine, limit_threads, split_indices
 from .datasets import load_dataset
-from .robustness import (BOUNDS, WITHIN, _generated, _libsvm, _shipped, reference_optimum,
+from .robustness import (BOUNDS, WITHIN, add_arguments, cases, reference_optimum,
                          validation_loss)
 
 METHODS = ("cg", "shine", "shine-opa", "shine-refine")
@@ -166,14 +166,8 @@ def summarize_protocol(rows, methods):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-home", default=None,
-                        help="data home with libsvm/ (adult, reuters); default "
-                             "$HOAG_SHINE_DATA")
-    parser.add_argument("--seeds", type=int, default=2, help="split seeds per data set")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
-    parser.add_argument("--quick", action="store_true",
-                        help="shipped sets and two generated ones, one seed, no intercept")
+    parser = add_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]),
+                           seeds=2, methods=METHODS)
     parser.add_argument("--csv", default=None, help="also write every run here")
     parser.add_argument("--protocol", default=None, metavar="DATASET",
                         help="instead, the SHINE paper's protocol on this data set "
@@ -195,26 +189,17 @@ def main(argv=None):
                 rows += new
         summarize_protocol(rows, args.methods)
         return rows
-    sources = [_shipped(), _generated(args.quick)]
-    if not args.quick:
-        sources.append(_libsvm(args.data_home))
-    seeds = range(1 if args.quick else args.seeds)
-    intercepts = (False,) if args.quick else (False, True)
     rows = []
     with limit_threads(1):
         print(format_machine(describe_machine()))
-        for source in sources:
-            for name, X, y in source:
-                for seed in seeds:
-                    for fit_intercept in intercepts:
-                        new = run_split(X, y, seed, fit_intercept, args.methods, params)
-                        for r in new:
-                            r["dataset"] = name
-                        rows += new
-                        cells = " ".join(f"{r['method']}={r['per_lrcv']:.2f}x/{r['gap']:.0e}"
-                                         for r in new)
-                        print(f"{name} seed {seed} intercept {fit_intercept}: "
-                              f"LRCV {new[0]['time_lrcv']:.2f}s  {cells}", flush=True)
+        for name, X, y, seed, fit_intercept in cases(args):
+            new = run_split(X, y, seed, fit_intercept, args.methods, params)
+            for r in new:
+                r["dataset"] = name
+            rows += new
+            cells = " ".join(f"{r['method']}={r['per_lrcv']:.2f}x/{r['gap']:.0e}" for r in new)
+            print(f"{name} seed {seed} intercept {fit_intercept}: "
+                  f"LRCV {new[0]['time_lrcv']:.2f}s  {cells}", flush=True)
     summarize(rows, args.methods)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)

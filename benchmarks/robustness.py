@@ -157,35 +157,47 @@ def summarize(rows, methods, out=sys.stdout):
                   f"{worst['opt_log_alpha']:.3f} ({worst['stop']})", file=out)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(parser, seeds, methods):
+    """The options shared by the scripts that sweep the robustness sets."""
     parser.add_argument("--data-home", default=None,
                         help="data home with libsvm/ (adult, reuters); default "
                              "$HOAG_SHINE_DATA")
-    parser.add_argument("--seeds", type=int, default=3, help="split seeds per data set")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--seeds", type=int, default=seeds, help="split seeds per data set")
+    parser.add_argument("--methods", nargs="+", default=list(methods))
     parser.add_argument("--quick", action="store_true",
                         help="shipped sets and two generated ones, one seed, no intercept")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def cases(args):
+    """``(name, X, y, seed, fit_intercept)`` of every run the parsed options ask for."""
     sources = [_shipped(), _generated(args.quick)]
     if not args.quick:
         sources.append(_libsvm(args.data_home))
     seeds = range(1 if args.quick else args.seeds)
     intercepts = (False,) if args.quick else (False, True)
+    for source in sources:
+        for name, X, y in source:
+            for seed in seeds:
+                for fit_intercept in intercepts:
+                    yield name, X, y, seed, fit_intercept
+
+
+def main(argv=None):
+    parser = add_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]),
+                           seeds=3, methods=METHODS)
+    args = parser.parse_args(argv)
     rows = []
     with limit_threads(1):
-        for source in sources:
-            for name, X, y in source:
-                for seed in seeds:
-                    for fit_intercept in intercepts:
-                        start = perf_counter()
-                        new = run_one(X, y, seed, fit_intercept, args.methods)
-                        for r in new:
-                            r["dataset"] = name
-                        rows += new
-                        gaps = " ".join(f"{r['method']}={r['gap']:.1e}" for r in new)
-                        print(f"{name} seed {seed} intercept {fit_intercept}: {gaps} "
-                              f"({perf_counter() - start:.0f}s)", flush=True)
+        for name, X, y, seed, fit_intercept in cases(args):
+            start = perf_counter()
+            new = run_one(X, y, seed, fit_intercept, args.methods)
+            for r in new:
+                r["dataset"] = name
+            rows += new
+            gaps = " ".join(f"{r['method']}={r['gap']:.1e}" for r in new)
+            print(f"{name} seed {seed} intercept {fit_intercept}: {gaps} "
+                  f"({perf_counter() - start:.0f}s)", flush=True)
     summarize(rows, args.methods)
     return rows
 
