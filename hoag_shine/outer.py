@@ -100,8 +100,8 @@ TOLERANCE_SCHEDULES = {
 #: why the loop stopped: ``stop_reason`` code -> message
 STOP_MESSAGES = {
     "max_iter": "maximum number of iterations reached",
-    "tol": "converged (model step below tol)",
-    "radius": "trust radius below tol: no shorter step decreased the outer loss by more "
+    "tol": "converged (less than tol of the loss left to gain)",
+    "radius": "trust radius below 1e-3: no shorter step decreased the outer loss by more "
               "than its uncertainty",
     "bounds": "the hypergradient pushes every strength against its bound",
     "callback": "stopped by the callback",
