@@ -588,7 +588,9 @@ class _Search:
         """The radius and the tolerance after a verdict."""
         run = self.run
         if verdict == ACCEPT:
-            ratio = (current.estimate.value - candidate.estimate.value) / step.predicted
+            change = current.estimate.value - candidate.estimate.value
+            # a step cut by the bounds may promise nothing to first order
+            ratio = change / step.predicted if step.predicted > 0 else np.inf
             self.radius = self.rule.next_radius(self.radius, step.length(current.lam), ratio)
         elif verdict == REJECT:
             self.radius = self.rule.next_radius(self.radius, step.length(current.lam), -np.inf)

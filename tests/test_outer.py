@@ -297,3 +297,24 @@ def test_start_clearly_worse_than_the_answer_is_not_solved_again():
     assert starts == []
     assert res.history[-1]["decision"] in ("confirm", "verify") and res.history[-1]["answer"]
 
+
+
+def test_accepted_step_that_promised_nothing_does_not_divide_by_zero():
+    """A model step cut by the bounds can promise no decrease to first order and still
+    lower the loss (a non-convex loss, a wrong cheap hypergradient)."""
+    H = np.array([[0.015, -0.021, -0.015], [-0.021, 0.082, 0.0096], [-0.015, 0.0096, 0.020]])
+    t = np.array([2.97, -4.74, -2.62])
+
+    def loss(lam):
+        return 1.0 + 0.5 * (lam - t) @ H @ (lam - t) + 0.454 * np.sum(np.sin(3 * lam))
+
+    def grad_of(lam, name):
+        g = H @ (lam - t) + 3 * 0.454 * np.cos(3 * lam)
+        return 3 * g[::-1] if name == "shine" else g
+
+    crit = FakeCriterion(t, grad_of=grad_of)
+    crit.true_loss = loss
+    lam0 = np.array([-1.5857, -1.5486, 0.3481])
+    res = hoag(crit, lam0, max_iter=40, tol=1e-6, bounds=(-2.0788, 1.1237),
+               escalation=BackwardEscalation(Shine()))
+    assert np.all(np.isfinite(res.log_alpha)) and loss(res.log_alpha) <= loss(lam0)
