@@ -710,6 +710,13 @@ def _warn_if_gave_up(result, bounds):
                            f"strengths ({r.inner.message}); raise inner_max_iter or "
                            "loosen tolerance_init")
             break
+    else:
+        if result.unsolved:
+            reasons.append("the inner solver stopped short of its tolerance at some "
+                           "evaluated strengths, so the losses compared there, the start's "
+                           "included, may be off by more than their uncertainties; "
+                           "standardise X (features of very different scales make the "
+                           "inner problem ill-conditioned) or raise inner_max_iter")
     for reason in reasons:
         warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=4)
 

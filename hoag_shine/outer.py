@@ -67,6 +67,9 @@ GAIN_FACTOR = 10.0
 #: the run stops when the trust radius, in log(alpha), falls below this: a
 #: change of alpha by 0.1 % is of no use to anyone
 MIN_RADIUS = 1e-3
+#: evaluations at the end of a budget of ``max_iter >= 10 VERIFY_RESERVE`` that
+#: only the verification of the answer and of the start may use
+VERIFY_RESERVE = 2
 #: a point that is not the answer is verified only when its loss interval,
 #: this many calibrated uncertainties wide below its value, reaches the answer's
 VERIFY_MARGIN = 2.0
@@ -136,6 +139,11 @@ class HOAGResult:
         Why the loop stopped, a key of :data:`STOP_MESSAGES`.
     message : str
         The same, in words.
+    unsolved : bool
+        Whether some inner solve of the run stopped short of its tolerance
+        (iteration cap, failed line search): the losses compared then carry
+        uncertainties that may not hold, the comparison with the start
+        included.
     """
 
     log_alpha: np.ndarray
@@ -147,6 +155,7 @@ class HOAGResult:
     history: list = field(repr=False)
     stop_reason: str
     message: str
+    unsolved: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,7 @@ class _Run:
         # point again moves its loss by more than the two claimed uncertainties
         self.calibration = 1.0
         self.clock, self.history = _Clock(), []
+        self.unsolved = False  # whether an inner solve of the run stopped short
         self._index = {}  # id of an evaluated point -> index of its record
 
     def scaled(self, point):
@@ -239,6 +249,11 @@ class _Run:
             lam, eps, states, outer_step=(self.k, self.max_iter), method=method)
         estimate = LossEstimate.from_results(results)
         self.k += 1
+        # an inner solve that stopped short of its tolerance (iteration cap,
+        # failed line search) leaves a loss whose first-order uncertainty
+        # means nothing
+        self.unsolved = self.unsolved or any(
+            not getattr(getattr(r, "inner", None), "success", True) for r in results)
         return _Point(np.array(lam, dtype=float), estimate, np.asarray(grad, dtype=float),
                       results, new_states, "default" if method is None else method.name, eps)
 
@@ -474,7 +489,7 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
     best = search.answer()
     run.mark_answer(best)
     return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
-                      run.k, run.history, reason, STOP_MESSAGES[reason])
+                      run.k, run.history, reason, STOP_MESSAGES[reason], run.unsolved)
 
 
 class _Search:
@@ -504,7 +519,7 @@ class _Search:
     def loop(self):
         """Propose and judge steps until a stop; return the ``stop_reason``."""
         run = self.run
-        while run.left:
+        while self._left():
             if self.pending is None:
                 step = self._propose()
                 stop = self._stop_reason(step)
@@ -525,6 +540,12 @@ class _Search:
             self.run.record(self.pending[0], UNCERTAIN, self.radius,
                             self.run.best(self.trusted))
         return "max_iter"
+
+    def _left(self):
+        """Whether the loop may evaluate again: the last evaluations of a long
+        budget are kept for the verification of the answer and of the start."""
+        reserve = min(VERIFY_RESERVE, self.run.max_iter // 10)
+        return self.run.k < self.run.max_iter - reserve
 
     def _propose(self):
         return self.rule.propose(self.current.lam, self.current.grad, self.radius,
@@ -576,7 +597,7 @@ class _Search:
             self.current, self.confirmed, self.rejects = candidate, False, 0
             self.trusted.append(candidate)
             _release_memories(run, self.trusted)
-        if stop or not run.left:
+        if stop or not self._left():
             return stop
         if verdict == REJECT:
             return self._after_reject(current, candidate, s_step)
@@ -760,7 +781,14 @@ class _Search:
                 point = self._verify_point(point, separate)
 
     def _clearly_worse(self, point):
-        """Whether the point's calibrated loss interval lies above the answer's."""
+        """Whether the point's calibrated loss interval lies above the answer's.
+
+        Never when an inner solve of the run stopped short of its tolerance:
+        the uncertainties are then not to be relied on, and the start and the
+        current point are evaluated again as accurately as the answer.
+        """
+        if self.run.unsolved:
+            return False
         scaled, answer = self.run.scaled(point), self.run.scaled(self.answer())
         return scaled.value - VERIFY_MARGIN * scaled.uncertainty > answer.upper
 

@@ -9,6 +9,7 @@ import pytest
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
@@ -330,3 +331,13 @@ def test_max_iter_is_a_hard_cap_and_the_warning_tells_the_truth(method, max_iter
         assert said and f"max_iter={clf.n_iter_} evaluations" in said[0]
     else:
         assert not said
+
+
+def test_inner_solves_stopping_short_are_reported():
+    """Badly scaled features: the inner solver stops at its cap; the fit says so."""
+    X, y = make_classification(200, 6, n_informative=3, n_redundant=0, n_classes=3,
+                               n_clusters_per_class=1, random_state=13)
+    X = X * 10.0 ** np.linspace(-3, 3, 6)
+    with pytest.warns(ConvergenceWarning, match="inner solver"):
+        HyperOptimizer("shine", lambda_init=-6.5, inner_max_iter=20, max_iter=10,
+                       random_state=0).fit(X, y)
