@@ -636,9 +636,10 @@ class _Search:
             # a loss too uncertain to decide on: first a more accurate
             # backward pass, whose loss correction is more accurate too, then
             # tighter solves
-            stop, surprised = self.refresh(run.level + 1)
-            if not surprised:
-                self.pending = (candidate, step, index, False)
+            # the candidate's hypergradient is of the lower rung: a new step
+            # is proposed from the current point, with hypergradients of one
+            # rung only in the model
+            stop, _ = self.refresh(run.level + 1)
             return stop
         # tighten the point solved again enough for the uncertainties to fall
         # below the decrease; the tightening is for this decision only
@@ -711,11 +712,15 @@ class _Search:
             # pairs shaped by the less accurate hypergradient are dropped
             self.model = self.rule.new_model()
         previous = self.current
-        self.current = self.trusted[-1] = replace(
-            run.evaluate(previous.lam, previous.states,
-                         min(run.eps, previous.eps) if eps is None else eps),
-            verified=decision == "confirm")
+        again = replace(run.evaluate(previous.lam, previous.states,
+                                     min(run.eps, previous.eps) if eps is None else eps),
+                        verified=decision == "confirm")
         self.confirmed, self.rejects = True, 0
+        if not again.finite:
+            # a loss or hypergradient that is not finite at a tighter solve:
+            # the point keeps its earlier evaluation
+            return run.record(again, decision, self.radius, run.best(self.trusted)), False
+        self.current = self.trusted[-1] = again
         surprised = run.calibrate(previous, self.current)
         if surprised:
             # the decisions since the last evaluation of this point rested on
@@ -771,12 +776,16 @@ class _Search:
                 return
             self._verify_point(best)
         self.final = True
-        for point in (self.trusted[-1], self.trusted[0]):
+        start = self.trusted[0]
+        for point in (self.trusted[-1], start):
             # first only as tightly as separating the point from the answer
-            # needs, then, if that did not separate them, with the answer's
-            # own tolerance
+            # needs (the start always: its first, loosest evaluation is the one
+            # whose uncertainty is least to be trusted), then, if that did not
+            # separate them, with the answer's own tolerance
             for separate in (True, False):
-                if point.verified or not run.left or self._clearly_worse(point):
+                if point.verified or not run.left:
+                    break
+                if self._clearly_worse(point) and not (separate and point is start):
                     break
                 point = self._verify_point(point, separate)
 
@@ -810,7 +819,11 @@ class _Search:
                                0.25 * gap / scaled.uncertainty * point.eps))
         again = replace(run.evaluate(point.lam, point.states, eps),
                         verified=eps <= self.tightened)
-        run.calibrate(point, again)
+        if not again.finite:
+            # not finite when solved more tightly: the point keeps its earlier
+            # evaluation and competes with it only if no point is verified
+            run.record(again, REJECT, self.radius, run.best(self.trusted))
+            return point
         self.trusted = [again if p is point else p for p in self.trusted]
         run.record(again, "verify", self.radius, run.best(self.trusted))
         return again
@@ -819,8 +832,8 @@ class _Search:
         """The answer: once the best point was verified, the verified point of
         lowest upper bound (the others were evaluated more loosely); before,
         the trusted point of lowest upper bound."""
-        pool = [p for p in self.trusted if p.verified] if self.final else self.trusted
-        return self.run.best(pool)
+        verified = [p for p in self.trusted if p.verified] if self.final else []
+        return self.run.best(verified or self.trusted)
 
 
 def _release_memories(run, trusted):
@@ -855,8 +868,14 @@ def _callback_says_stop(answer):
 
 
 def _stalled(before, after):
-    """Whether solving a point again failed to halve the uncertainty of its loss."""
-    return after.estimate.uncertainty > 0.5 * before.estimate.uncertainty
+    """Whether solving a point again failed to halve the uncertainty of its loss.
+
+    A re-solve whose warm start already met the tighter tolerance (no inner
+    iteration) has not been tried yet: it is not stalled, and the next
+    uncertain verdict tightens it further.
+    """
+    worked = any(r.n_inner_iter > 0 for r in after.results)
+    return worked and after.estimate.uncertainty > 0.5 * before.estimate.uncertainty
 
 
 def _short(lam):
