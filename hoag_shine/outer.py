@@ -40,8 +40,10 @@ hypergradient that vanishes for the wrong reason cannot end the run. The
 uncertainties are calibrated along the run: whenever a point solved again
 moves by more than its two claimed uncertainties, they are scaled up so that
 it would not have. Finally the best trusted point is verified by an
-accurate evaluation (the confirmation counts), and the current point and
-the start only when their loss intervals reach below the answer's; the
+accurate evaluation (the confirmation counts), the start once as tightly as
+telling it from the answer needs, and the current point and the start at
+the answer's tolerance only when their loss intervals reach below the
+answer's; the
 answer is the verified point whose corrected loss plus uncertainty is
 lowest: never a point that was not trusted to improve on the start.
 """
@@ -759,10 +761,11 @@ class _Search:
         """Evaluate the candidates for the answer accurately, as far as they may win.
 
         The best trusted point is verified first (unless the stop was
-        confirmed there); the current point and the start then only when
-        their calibrated loss intervals, ``VERIFY_MARGIN`` uncertainties
-        wide, reach below the verified answer's upper bound: a point clearly
-        worse is not solved again. Each verification is as tight as
+        confirmed there); the start is then solved again once, as tightly as
+        telling it from the answer needs; the current point and the start
+        are verified at the answer's tolerance only when their calibrated
+        loss intervals, ``VERIFY_MARGIN`` uncertainties wide, reach below the
+        verified answer's upper bound. Each verification is as tight as
         :meth:`_accurate_eps` says, with the most accurate rung, and
         counts toward ``max_iter``; without budget left the answer is chosen
         among the trusted points as they were evaluated.
