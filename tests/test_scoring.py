@@ -129,7 +129,9 @@ def test_brier_scoring_reaches_the_grid_optimum(n_classes, seed, rtol, method):
                          refit=False).fit(X, y)
     at_answer, = _brier_grid(X, y, train, test, clf.log_alpha_)
     assert at_answer <= best * (1 + rtol)
-    np.testing.assert_allclose(-clf.best_score_, at_answer, rtol=1e-5)
+    # best_score_ is the loss of the verified answer, known to the loop's precision: the
+    # verification solves it until its uncertainty is a quarter of tol (1e-4) of it
+    np.testing.assert_allclose(-clf.best_score_, at_answer, rtol=clf.tol / 4)
     log_loss_answer = HyperOptimizer(method, cv=[(train, test)], refit=False).fit(X, y)
     for wrong in (log_loss_answer.log_alpha_, [0.0]):
         assert _brier_grid(X, y, train, test, wrong)[0] > best * (1 + rtol)
