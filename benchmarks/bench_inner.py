@@ -33,7 +33,8 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-from hoag_shine import InnerProblem, hessian_diagonal_initial, minimize_lbfgs
+from hoag_shine import InnerProblem, minimize_lbfgs
+from hoag_shine.solver.initial import hessian_diagonal_initial
 
 from ._common import (add_common_arguments, describe_data, describe_machine,
                       format_machine, format_table, limit_threads, load_from_args,

@@ -16,7 +16,7 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 
 from hoag_shine import HyperOptimizer
-from hoag_shine.methods import METHODS
+from hoag_shine.implicit.methods import METHODS
 
 from ._common import (add_common_arguments, describe_data, describe_machine,
                       format_machine, format_table, limit_threads, load_from_args,

@@ -43,7 +43,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
 from hoag_shine import HyperOptimizer
-from hoag_shine.registry import DatasetNotFound, load_20news
+from hoag_shine.cli_data import DatasetNotFound, load_20news
 
 from ._common import (describe_machine, format_machine, format_table, limit_threads,
                       median, write_json)

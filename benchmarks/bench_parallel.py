@@ -165,9 +165,9 @@ def _import_package():
 
 def _without_heap_reuse():
     """Run on each Dask worker: fold evaluations keep the nanny's allocator settings."""
-    import hoag_shine.criterion
+    import hoag_shine.outer.criterion
 
-    hoag_shine.criterion.reusing_heap = contextlib.nullcontext
+    hoag_shine.outer.criterion.reusing_heap = contextlib.nullcontext
 
 
 def start_workers(args, backends):

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hoag_shine.registry import METHOD_ALIASES
 
 from .run import COLD
 from .solvers import SOLVERS
@@ -48,8 +47,6 @@ def read_runs(*paths):
                 for key in ("time", "heldout_loss", "outer_loss", "log_alpha"):
                     row[key] = float(row[key])
                 row["time_backward"] = float(row["time_backward"] or "nan")
-                # files written before the method names were unified
-                row["method"] = METHOD_ALIASES.get(row["method"], row["method"])
                 runs[row["method"]][int(row["seed"])].append(row)
                 datasets.add(row["dataset"])
     if len(datasets) != 1:

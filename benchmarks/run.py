@@ -25,7 +25,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from hoag_shine import InnerProblem, minimize_lbfgs
-from hoag_shine.registry import METHOD_ALIASES, canonical_name, mean_log_loss
+from hoag_shine.cli_data import canonical_name, mean_log_loss
 
 from ._common import (ProgressPrinter, add_common_arguments, describe_data,
                       describe_machine, format_machine, limit_threads, load_from_args,
@@ -178,7 +178,7 @@ def write_csv(path, rows):
 
 def _method(text):
     try:
-        return canonical_name(text, SOLVERS, METHOD_ALIASES, "method")
+        return canonical_name(text, SOLVERS, "method")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc))
 

@@ -9,7 +9,7 @@ model it would return at that point. Work counters (``n_inner_iter``,
 ``n_grad_evals``, ``n_hvp``, ``time_forward``, ``time_backward``) are added
 when the method has them. Adding a method is one entry in :data:`SOLVERS`.
 The HOAG methods carry the names of :data:`hoag_shine.METHODS`, as in
-``hoag-shine`` (the former ``hoag-cg`` is accepted for ``cg``). Warnings are
+``hoag-shine``. Warnings are
 not silenced here: the runner records and summarises them.
 """
 from functools import partial

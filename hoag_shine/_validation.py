@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
-from .memory import LBFGSMemory
 
 SPARSE_FORMATS = ["csr", "csc"]
 
@@ -472,14 +471,16 @@ def check_hyper(log_alpha, groups, n_features):
     return log_alpha, index
 
 
-def check_lbfgs_params(fun_and_grad, x0, *, memory_size, tol, max_iter, memory, extra_secant,
-                       c1, c2, max_linesearch, warn, initial_matrix=None):
+def check_lbfgs_params(fun_and_grad, x0, *, memory_size, tol, max_iter, memory, memory_class,
+                       extra_secant, c1, c2, max_linesearch, warn, initial_matrix=None):
     """Validate the arguments of :func:`minimize_lbfgs`.
 
     Parameters
     ----------
-    fun_and_grad, x0, m, tol, max_iter, memory, extra_secant, c1, c2, max_linesearch, warn, initial_matrix
+    fun_and_grad, x0, memory_size, tol, max_iter, memory, extra_secant, c1, c2, max_linesearch, warn, initial_matrix
         As in :func:`minimize_lbfgs`.
+    memory_class : type
+        The class ``memory`` must be an instance of (the L-BFGS memory).
 
     Raises
     ------
@@ -494,7 +495,7 @@ def check_lbfgs_params(fun_and_grad, x0, *, memory_size, tol, max_iter, memory, 
     check_real("tol", tol, 0.0)
     check_int("max_iter", max_iter, 0)
     if memory is not None:
-        if not isinstance(memory, LBFGSMemory):
+        if not isinstance(memory, memory_class):
             raise TypeError(f"memory must be an LBFGSMemory or None, got {memory!r}")
         if memory.dimension not in (None, x0.shape[0]):
             raise ValueError(f"memory applies to vectors of length {memory.dimension}, "

@@ -16,9 +16,9 @@ import numpy as np
 
 from . import __version__
 from .estimator import HyperOptimizer
-from .outer import STOP_MESSAGES
-from .registry import format_table as plain_table
-from .registry import (DATASETS, METHOD_ALIASES, DatasetNotFound,
+from .outer.loop import STOP_MESSAGES
+from .cli_data import format_table as plain_table
+from .cli_data import (DATASETS, DatasetNotFound,
                        add_data_arguments, canonical_name,
                        hoag_method_names, load_from_args, mean_log_loss, split_indices)
 
@@ -43,7 +43,7 @@ LEGEND = {
     "time_backward": "seconds of its backward passes (hypergradient linear systems)",
     "n_iter": "outer iterations: evaluations of the outer loss, rejected steps "
               "included; equal to --max-iter when the cap stopped the run",
-    "stop_reason": "why the outer loop stopped, a key of hoag_shine.outer.STOP_MESSAGES "
+    "stop_reason": "why the outer loop stopped, a key of hoag_shine.outer.loop.STOP_MESSAGES "
                    "(stop_message: the same in words)",
     "n_warnings": "warnings raised by the fit (listed under the table)",
 }
@@ -213,7 +213,7 @@ def load_data(dataset, data_home=None, path=None):
     Parameters
     ----------
     dataset : str
-        A name of :data:`hoag_shine.registry.DATASETS` ("breast-cancer",
+        A name of :data:`hoag_shine.cli_data.DATASETS` ("breast-cancer",
         "20news" from scikit-learn's cache, "reuters", "adult",
         "libsvm-file"), or the path of a LIBSVM file.
     data_home : str, optional
@@ -262,7 +262,7 @@ def make_split(y, seed=0, train=TRAIN_FRACTION, outer=OUTER_FRACTION):
     Returns
     -------
     train, outer, held_out : ndarrays of indices
-        See :func:`hoag_shine.registry.split_indices`.
+        See :func:`hoag_shine.cli_data.split_indices`.
 
     Raises
     ------
@@ -554,7 +554,7 @@ def _seed(text):
 
 def _method(text):
     try:
-        return canonical_name(text, hoag_method_names(), METHOD_ALIASES, "method")
+        return canonical_name(text, hoag_method_names(), "method")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc))
 

@@ -22,8 +22,8 @@ from .cli import (_RECORDING, CommandError, _float, _method, _Parser, _positive_
                   _seed, _summarise_warnings, write_atomically)
 from .datafiles import FORMATS, load_labelled_file
 from .estimator import HyperOptimizer
-from .outer import STOP_MESSAGES
-from .scoring import SCORINGS
+from .outer.loop import STOP_MESSAGES
+from .model.scoring import SCORINGS
 
 #: output formats, by name and by file extension
 OUTPUT_FORMATS = {"json": ".json", "csv": ".csv"}
@@ -55,7 +55,7 @@ def tune(X, y, **params):
         ``method``, ``regularization``, ``scoring``, ``cv``, ``log_alpha``,
         ``alpha`` and ``C`` (lists, one entry per strength), ``best_score``,
         ``n_iter``, ``stop_reason`` (a key of
-        :data:`hoag_shine.outer.STOP_MESSAGES`), ``stop_message``,
+        :data:`hoag_shine.outer.loop.STOP_MESSAGES`), ``stop_message``,
         ``classes``, ``n_samples``, ``n_features``, ``n_classes``,
         ``fit_time`` (seconds) and ``warnings``, JSON-serialisable.
     """

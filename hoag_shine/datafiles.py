@@ -1,7 +1,7 @@
 """Read a labelled data file, LIBSVM or CSV, with any number of classes.
 
 The readers of ``hoag-shine tune``. Unlike the data sets of
-:mod:`hoag_shine.registry`, the labels are kept as they are in the file
+:mod:`hoag_shine.cli_data`, the labels are kept as they are in the file
 (numbers or, in a CSV file, words), so that a fitted model predicts them.
 Every problem with the file raises ``ValueError`` (``FileNotFoundError``
 when it is missing) with a one-line message naming the file.

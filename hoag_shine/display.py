@@ -112,7 +112,7 @@ class HistoryDisplay:
         HistoryDisplay
             The display, drawn.
         """
-        from .scoring import get_scoring
+        from .model.scoring import get_scoring
 
         check_is_fitted(estimator, "history_")
         if name is None:

@@ -16,14 +16,14 @@ from scipy.special import expit, log_softmax, softmax
 from ._validation import (SPARSE_FORMATS, check_bool, check_callable, check_group_labels,
                           check_int, check_real, check_real_array, check_sample_weight,
                           check_weighted_classes, is_bool)
-from .criterion import HeldOutCriterion
-from .escalation import BackwardEscalation
-from .initial import get_initial_matrix
-from .inner import InnerProblem
-from .lbfgs import InnerConvergenceWarning, minimize_lbfgs
-from .methods import METHODS, HypergradientMethod, conjugate_gradient, get_method
-from .outer import STOP_MESSAGES, TOLERANCE_SCHEDULES, hoag
-from .scoring import get_scoring
+from .outer.criterion import HeldOutCriterion
+from .outer.escalation import BackwardEscalation
+from .solver.initial import get_initial_matrix
+from .model.problem import InnerProblem
+from .solver.lbfgs import InnerConvergenceWarning, minimize_lbfgs
+from .implicit.methods import METHODS, HypergradientMethod, conjugate_gradient, get_method
+from .outer.loop import STOP_MESSAGES, TOLERANCE_SCHEDULES, hoag
+from .model.scoring import get_scoring
 
 #: relative tolerance of the final refit's L-BFGS solve
 REFIT_TOL = 1e-8
@@ -64,7 +64,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         "shine-refine" (a few CG steps from the SHINE estimate), "shine-pcg"
         (CG preconditioned by it), "cg" (HOAG's conjugate gradient),
         "jacobian-free" (identity) or "exact" (dense solve, small problems);
-        or a method object of :mod:`hoag_shine.methods`, whose own settings
+        or a method object of :mod:`hoag_shine.implicit.methods`, whose own settings
         then replace ``opa_freq`` and ``backward_max_iter``.
     regularization : "scalar", "per-feature" or array-like of shape (n_features,)
         One strength, one per feature, or one per group given by an integer
@@ -227,7 +227,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         "bounds" (the hypergradient pushes every strength against its
         bound), "max_iter", "callback", or "not_finite" (the loss at
         ``lambda_init`` is not finite); the messages are in
-        :data:`hoag_shine.outer.STOP_MESSAGES`.
+        :data:`hoag_shine.outer.loop.STOP_MESSAGES`.
     best_score_ : float
         Validation score at ``log_alpha_`` in the sign and scale of
         scikit-learn's scorer of ``scoring``: minus the mean loss per

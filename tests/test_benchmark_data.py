@@ -241,7 +241,7 @@ def test_libsvm_pairs_real(name, shape, n_negative, n_positive):
 def test_benchmarks_and_package_share_names_and_loaders():
     from benchmarks.solvers import SOLVERS
     from hoag_shine import METHODS
-    from hoag_shine import registry
+    from hoag_shine import cli_data as registry
 
     assert set(registry.DATASETS) <= set(DATASETS)
     for name in ("breast-cancer", "reuters", "adult", "libsvm-file"):
@@ -253,14 +253,13 @@ def test_benchmarks_and_package_share_names_and_loaders():
             "jacobian-free"} <= hoag_solvers <= set(METHODS)
 
 
-def test_former_spellings_are_accepted_with_a_future_warning():
-    from hoag_shine.registry import METHOD_ALIASES, canonical_name
+def test_an_unknown_name_lists_the_registered_ones():
+    from hoag_shine.cli_data import canonical_name
 
-    with pytest.warns(FutureWarning, match="now spelled 'breast-cancer'"):
-        X, y = load_dataset("breast_cancer")
-    assert X.shape == (569, 30)
-    with pytest.warns(FutureWarning, match="now spelled 'cg'"):
-        assert canonical_name("hoag-cg", ["cg"], METHOD_ALIASES, "method") == "cg"
+    with pytest.raises(ValueError, match=r"unknown data set 'breast_cancer'.*'breast-cancer'"):
+        load_dataset("breast_cancer")
+    with pytest.raises(ValueError, match=r"unknown method 'hoag-cg'; choose one of \['cg'\]"):
+        canonical_name("hoag-cg", ["cg"], "method")
 
 
 def test_a_path_names_a_libsvm_file(tmp_path):
@@ -286,7 +285,7 @@ def test_unusable_libsvm_files_are_value_errors(tmp_path, text, message):
 
 def test_package_20news_never_downloads(tmp_path, monkeypatch):
     """The package's loader reads the cache only, whatever the network says."""
-    from hoag_shine import registry
+    from hoag_shine import cli_data as registry
     import sklearn.datasets
 
     def fail(*args, **kwargs):
@@ -301,7 +300,7 @@ def test_package_20news_never_downloads(tmp_path, monkeypatch):
 
 
 def test_package_honours_the_environment_data_home(tmp_path, monkeypatch):
-    from hoag_shine import registry
+    from hoag_shine import cli_data as registry
 
     X, y = small_problem(labels=(-1, 1), n_samples=10, n_features=6)
     write_libsvm(tmp_path / "libsvm" / "adult.trn.bz2", X, y, compress=True)

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks import plot, run
 from benchmarks.solvers import SOLVERS
-from hoag_shine.registry import mean_log_loss
+from hoag_shine.cli_data import mean_log_loss
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +104,6 @@ def test_plot_and_summary(quick_csv, tmp_path):
     _, runs = plot.read_runs(quick_csv)
     table = {r["method"]: r for r in plot.summary(runs)}
     assert table["cg"]["backward_ratio_to_cg"] == 1.0
-
-
-def test_former_method_names_in_old_files(tmp_path):
-    path = tmp_path / "old.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=run.COLUMNS)
-        writer.writeheader()
-        writer.writerow(dict.fromkeys(run.COLUMNS, "1") | {"dataset": "d",
-                                                          "method": "hoag-cg", "seed": 0})
-    _, runs = plot.read_runs(path)
-    assert set(runs) == {"cg"}
 
 
 def curve(*points):

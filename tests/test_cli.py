@@ -14,7 +14,7 @@ from sklearn.datasets import dump_svmlight_file, make_classification
 from sklearn.linear_model import LogisticRegression
 
 from hoag_shine import HyperOptimizer, cli
-from hoag_shine.registry import DATA_HOME_ENV, load_dataset, split_indices
+from hoag_shine.cli_data import DATA_HOME_ENV, load_dataset, split_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--max-iter", "4", "--methods", "cg", "shine"]
@@ -173,15 +173,6 @@ def test_libsvm_file_and_environment_data_home(tmp_path, capsys, monkeypatch):
     assert status == 0 and "200 samples, 6 features" in out
 
 
-def test_former_spellings_are_accepted_with_a_note(capsys):
-    status, out, err = run(["--dataset", "breast_cancer", "--methods", "hoag-cg",
-                            "--max-iter", "2", "-q"], capsys)
-    assert status == 0
-    assert "'breast_cancer' is now spelled 'breast-cancer'" in err
-    assert "'hoag-cg' is now spelled 'cg'" in err
-    assert set(table_rows(out, {"cg"})) == {"cg"}
-
-
 def write(path, text):
     path.write_text(text)
     return str(path)
@@ -227,6 +218,8 @@ def data_files(tmp_path):
      "20newsgroup_vectorized_py3.pkl"),
     ("file absent", ["--dataset", "libsvm-file", "--dataset-path", "@dir/x.svm"], 1,
      "does not exist"),
+    ("unknown method", ["--methods", "hoag-cg"], 2, "unknown method 'hoag-cg'; choose one of"),
+    ("unknown data set", ["--dataset", "breast_cancer"], 2, "breast-cancer"),
 ])
 def test_expected_errors_are_one_line(tmp_path, capsys, case, argv, status, message):
     files = data_files(tmp_path)

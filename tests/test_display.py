@@ -14,7 +14,7 @@ from sklearn.model_selection import (StratifiedShuffleSplit,  # noqa: E402
                                      ValidationCurveDisplay)
 
 from hoag_shine import HistoryDisplay, HyperOptimizer  # noqa: E402
-from hoag_shine.registry import load_dataset  # noqa: E402
+from hoag_shine.cli_data import load_dataset  # noqa: E402
 
 
 def record(k, lam, loss, decision, time, answer=False):

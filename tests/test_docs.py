@@ -18,7 +18,8 @@ from numpydoc.validate import Validator, validate
 from threadpoolctl import threadpool_limits
 
 import hoag_shine
-from hoag_shine import cli, methods
+from hoag_shine import cli
+from hoag_shine.implicit import methods
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -106,7 +107,7 @@ def _public_api():
     Everything in ``hoag_shine.__all__`` that is a function or a class (the
     registries ``METHODS`` and ``TOLERANCE_SCHEDULES`` are dictionaries
     documented in the API page), the public classes and functions of
-    :mod:`hoag_shine.methods` and :mod:`hoag_shine.cli`, and the public
+    :mod:`hoag_shine.implicit.methods` and :mod:`hoag_shine.cli`, and the public
     methods and properties defined by each of these classes (inherited
     scikit-learn and SciPy members, and the ``set_*_request`` methods that
     scikit-learn generates, are not part of hoag_shine's API).
@@ -206,7 +207,7 @@ def test_public_api_is_listed():
     """The list of checked objects covers the API: guards against an empty list."""
     for name in ["hoag_shine.HyperOptimizer", "hoag_shine.HyperOptimizer.fit",
                  "hoag_shine.minimize_lbfgs", "hoag_shine.LBFGSMemory.shifted",
-                 "hoag_shine.methods.ShineOPA", "hoag_shine.hoag",
+                 "hoag_shine.implicit.methods.ShineOPA", "hoag_shine.hoag",
                  "hoag_shine.cli.main"]:
         assert name in PUBLIC_API
     assert not set(IGNORED_CHECKS) & ENFORCED_CHECKS

@@ -14,8 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
-from hoag_shine import HyperOptimizer, _parallel, hypergradient
-from hoag_shine.outer import STOP_MESSAGES
+from hoag_shine import HyperOptimizer, hypergradient
+from hoag_shine.parallel import runner as _parallel
+from hoag_shine.outer.loop import STOP_MESSAGES
 
 DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 HOAG_METHODS = ["cg", "shine", "shine-opa", "shine-refine"]

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from hoag_shine import (METHODS, HypergradientMethod, HypergradientResult, InnerProblem,
                         LogisticLoss, OPAUpdates, get_method, hypergradient,
                         minimize_lbfgs)
-from hoag_shine.methods import ConjugateGradient, ShinePCG, ShineRefine
+from hoag_shine.implicit.methods import ConjugateGradient, ShinePCG, ShineRefine
 
 FORMATS = ["dense", "csr", "csc"]
 STRENGTHS = ["scalar", "per-feature", "grouped"]

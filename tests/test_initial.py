@@ -5,10 +5,10 @@ import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from hoag_shine import (HeldOutCriterion, HyperOptimizer, InnerProblem, InverseDiagonal,
-                        LBFGSMemory, LogisticLoss, ScaledIdentity, get_initial_matrix,
-                        get_method, hessian_diagonal_initial, hypergradient,
+from hoag_shine import (HeldOutCriterion, HyperOptimizer, InnerProblem, LBFGSMemory,
+                        LogisticLoss, get_initial_matrix, get_method, hypergradient,
                         minimize_lbfgs, solve_and_differentiate)
+from hoag_shine.solver.initial import InverseDiagonal, ScaledIdentity, hessian_diagonal_initial
 
 FORMATS = ["dense", "csr", "csc"]
 

@@ -6,7 +6,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from hoag_shine import InnerProblem, L2Penalty, LogisticLoss, minimize_lbfgs
+from hoag_shine import InnerProblem, LogisticLoss, minimize_lbfgs
+from hoag_shine.model.penalty import L2Penalty
 
 FORMATS = ["dense", "csr", "csc"]
 STRENGTHS = ["scalar", "per-feature", "grouped"]

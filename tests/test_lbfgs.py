@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from hoag_shine import (InnerConvergenceWarning, InnerProblem, InverseHessianOperator,
                         LBFGSMemory, LogisticLoss, OPAUpdates, get_method,
                         minimize_lbfgs)
-from hoag_shine.linesearch import strong_wolfe
+from hoag_shine.solver.linesearch import strong_wolfe
 
 FORMATS = ["dense", "csr", "csc"]
 

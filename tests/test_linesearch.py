@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from hoag_shine import HyperOptimizer, InnerProblem, minimize_lbfgs
-from hoag_shine.linesearch import strong_wolfe
+from hoag_shine.solver.linesearch import strong_wolfe
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 

@@ -220,7 +220,7 @@ def test_memory_property(seed, n_pairs, maxlen, n, dense_bfgs_inverse):
 @pytest.mark.parametrize("n_pairs", [0, 1, 5])
 def test_vector_two_loop_equals_the_matrix_one(initial, n_pairs, rng):
     """The in-place ``axpy`` recursion on one vector is the matrix recursion's column."""
-    from hoag_shine import InverseDiagonal
+    from hoag_shine.solver.initial import InverseDiagonal
 
     pairs = _pairs(rng, 9, n_pairs, noise=0.1)
     h0 = None if initial == "gamma" else InverseDiagonal(rng.uniform(0.5, 3.0, 9))

@@ -17,10 +17,11 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit
 
-from hoag_shine import (HyperOptimizer, InnerProblem, LogisticLoss, MultinomialLoss,
-                        hypergradient, make_datafit, minimize_lbfgs)
-from hoag_shine.hypergradient import DEFAULT_MEMORY_BYTES, default_memory_size
-from hoag_shine.methods import get_method
+from hoag_shine import (HyperOptimizer, InnerProblem, LogisticLoss, hypergradient,
+                        minimize_lbfgs)
+from hoag_shine.model.datafit import MultinomialLoss, make_datafit
+from hoag_shine.implicit.hypergradient import DEFAULT_MEMORY_BYTES, default_memory_size
+from hoag_shine.implicit.methods import get_method
 
 DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 ALL_METHODS = ["exact", "cg", "shine", "shine-opa", "shine-refine", "shine-pcg",

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from hoag_shine import TOLERANCE_SCHEDULES, hoag
-from hoag_shine.acceptance import LossEstimate, TrustedDecrease
-from hoag_shine.escalation import BackwardEscalation
-from hoag_shine.methods import ConjugateGradient, Shine
-from hoag_shine.steps import SecantTrustRegion
+from hoag_shine import hoag
+from hoag_shine.outer.loop import TOLERANCE_SCHEDULES
+from hoag_shine.outer.acceptance import LossEstimate, TrustedDecrease
+from hoag_shine.outer.escalation import BackwardEscalation
+from hoag_shine.implicit.methods import ConjugateGradient, Shine
+from hoag_shine.outer.steps import SecantTrustRegion
 
 
 def _result(grad, correction=0.0, loss=np.nan):

@@ -20,9 +20,9 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from hoag_shine import HeldOutCriterion, HyperOptimizer, InnerProblem
-from hoag_shine import _parallel
-from hoag_shine.datafit import LogisticLoss
-from hoag_shine.methods import ConjugateGradient, Shine, get_method
+from hoag_shine.parallel import runner as _parallel
+from hoag_shine.model.datafit import LogisticLoss
+from hoag_shine.implicit.methods import ConjugateGradient, Shine, get_method
 
 RTOL = 1e-10
 
@@ -394,7 +394,7 @@ def test_a_split_failing_on_a_dask_worker_leaves_nothing(dask_client, on_workers
 
 def _fit_with_workers(X, y):
     """Run in a Dask task: a fit whose splits go to the same cluster's workers."""
-    from hoag_shine import _parallel as task_parallel  # this worker's copy of the module
+    from hoag_shine.parallel import runner as task_parallel  # this worker's copy of the module
 
     task_parallel.REMOTE_MIN_SECONDS = 0.0
     try:

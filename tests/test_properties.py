@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from hoag_shine import (HyperOptimizer, InnerProblem, get_initial_matrix, hypergradient,
                         minimize_lbfgs)
-from hoag_shine.linesearch import strong_wolfe
+from hoag_shine.solver.linesearch import strong_wolfe
 
 SETTINGS = settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 25)), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

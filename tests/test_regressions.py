@@ -9,8 +9,9 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.utils.validation import check_is_fitted
 
-from hoag_shine import (HyperOptimizer, InnerConvergenceWarning, InnerProblem, InverseDiagonal,
-                        LBFGSMemory, get_method, hoag, hypergradient, minimize_lbfgs)
+from hoag_shine import (HyperOptimizer, InnerConvergenceWarning, InnerProblem, LBFGSMemory,
+                        get_method, hoag, hypergradient, minimize_lbfgs)
+from hoag_shine.solver.initial import InverseDiagonal
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_shifted_memory_shares_steps():
 
 
 def test_opa_decreasing_schedule_follows_the_outer_loop():
-    from hoag_shine.methods import ShineOPA
+    from hoag_shine.implicit.methods import ShineOPA
 
     method = ShineOPA("decreasing")
     assert [method.forward_hook(np.ones, (k, 30)).freq for k in (0, 3, 29, 35)] == [30, 27, 1, 1]

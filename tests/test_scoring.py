@@ -12,9 +12,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, get_scorer
 from sklearn.model_selection import train_test_split
 
-from hoag_shine import (HyperOptimizer, LinearLoss, ProbabilityLoss, ProbabilityPointwise,
-                        get_scoring, hypergradient)
-from hoag_shine.scoring import brier_gradient, brier_loss
+from hoag_shine import HyperOptimizer, ProbabilityLoss, get_scoring, hypergradient
+from hoag_shine.model.datafit import LinearLoss, ProbabilityPointwise
+from hoag_shine.model.scoring import brier_gradient, brier_loss
 
 
 def _richardson(fun, x, direction, step=1e-3):

@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit, tra
 from sklearn.preprocessing import StandardScaler
 
 from hoag_shine import HyperOptimizer
-from hoag_shine.methods import Shine
+from hoag_shine.implicit.methods import Shine
 
 DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 WITHIN = 1e-3  # 0.1 % of the optimal validation loss

@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from hoag_shine import HyperOptimizer, LBFGSMemory, hypergradient, minimize_lbfgs
-from hoag_shine import inner as inner_module
+from hoag_shine.model import problem as inner_module
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -285,7 +285,8 @@ BAD_HYPERGRADIENT = [
      "inner_max_iter must be an integer >= 0, got True"),
     ("inner_max_iter float", dict(inner_max_iter=2.5), TypeError,
      "inner_max_iter must be an integer"),
-    ("both names", dict(inner_tol=1e-3, tol=1e-4), TypeError, "former name tol"),
+    ("former name", dict(inner_tol=1e-3, tol=1e-4), TypeError,
+     "unexpected keyword argument 'tol'"),
     ("memory_size 0", dict(memory_size=0), ValueError, "memory_size must be an integer >= 1"),
     ("opa_freq 0", dict(method="shine-opa", opa_freq=0), ValueError, "opa_freq must be"),
     ("opa_freq decreasing", dict(method="shine-opa", opa_freq="decreasing"), TypeError,
@@ -604,10 +605,10 @@ def test_predict_on_huge_features():
     (lambda X, y: LBFGSMemory(maxlen=3), "maxlen"),
     (lambda X, y: LBFGSMemory(3).copy(maxlen=2), "maxlen"),
 ])
-def test_former_parameter_names_still_work_with_a_warning(call, old):
-    """One name per concept: the former spellings keep working, with a FutureWarning."""
+def test_former_parameter_names_are_refused(call, old):
+    """One name per concept: the spellings removed in 0.5.0 are unknown keywords."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((100, 4))
     y = (X[:, 0] + 0.3 * rng.standard_normal(100) > 0).astype(int)
-    with pytest.warns(FutureWarning, match=f"{old} was renamed"):
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{old}'"):
         call(X, y)

@@ -13,7 +13,7 @@ Examples
 >>> X.shape
 (18846, 130107)
 """
-from hoag_shine import registry
+from hoag_shine import cli_data as registry
 
 from . import news20, realsim
 from ._base import (DATA_HOME_ENV, DataHome, DatasetNotFound, binarize_labels,

@@ -6,8 +6,8 @@ download it.
 """
 from sklearn.datasets import fetch_20newsgroups_vectorized
 
-from hoag_shine.registry import NEWS20_CACHE_FILES as CACHE_FILES
-from hoag_shine.registry import load_20news
+from hoag_shine.cli_data import NEWS20_CACHE_FILES as CACHE_FILES
+from hoag_shine.cli_data import load_20news
 
 from ._base import network_available, resolve_data_home
 
@@ -21,7 +21,7 @@ def load(data_home=None, download=None):
     Parameters
     ----------
     data_home : str or path-like, optional
-        See :func:`hoag_shine.registry.resolve_data_home`.
+        See :func:`hoag_shine.cli_data.resolve_data_home`.
     download : bool, optional
         Allow scikit-learn to download missing files. By default it may only
         when the data home was not chosen explicitly (argument or

@@ -3,10 +3,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._allocator import reusing_heap
-from ._parallel import make_runner, slim
-from ._deprecation import DEPRECATED, renamed
-from .hypergradient import solve_and_differentiate
+from .._allocator import reusing_heap
+from ..parallel.runner import make_runner, slim
+from ..implicit.hypergradient import solve_and_differentiate
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,8 @@ class HeldOutCriterion:
     folds : list of (InnerProblem, LinearLoss)
         For each split, the inner problem on its training part and the
         outer loss (the datafit of the same model, e.g.
-        :class:`~hoag_shine.datafit.LogisticLoss` or
-        :class:`~hoag_shine.datafit.MultinomialLoss`) on its held-out part.
+        :class:`~hoag_shine.model.datafit.LogisticLoss` or
+        :class:`~hoag_shine.model.datafit.MultinomialLoss`) on its held-out part.
     method : HypergradientMethod
         How the backward pass obtains ``H^{-1} grad g``.
     memory_size : int, optional
@@ -74,8 +73,6 @@ class HeldOutCriterion:
     initial_matrix : str or callable, default="auto"
         Initial matrix of the inner L-BFGS two-loop recursion, see
         :func:`get_initial_matrix`.
-    max_inner_iter : int, optional
-        Former name of ``inner_max_iter``; deprecated.
 
     Notes
     -----
@@ -95,8 +92,8 @@ class HeldOutCriterion:
     >>> import numpy as np
     >>> from sklearn.datasets import make_classification
     >>> from hoag_shine import HeldOutCriterion, InnerProblem
-    >>> from hoag_shine.datafit import LogisticLoss
-    >>> from hoag_shine.methods import get_method
+    >>> from hoag_shine.model.datafit import LogisticLoss
+    >>> from hoag_shine.implicit.methods import get_method
     >>> X, y = make_classification(90, 4, random_state=0)
     >>> y = 2.0 * y - 1
     >>> folds = [(InnerProblem.from_data(X[:60], y[:60]), LogisticLoss(X[60:], y[60:]))]
@@ -108,13 +105,11 @@ class HeldOutCriterion:
     """
 
     def __init__(self, folds, method, *, memory_size=None, inner_max_iter=1000,
-                 warm_start_memory=True, n_jobs=None, initial_matrix="auto",
-                 max_inner_iter=DEPRECATED):
+                 warm_start_memory=True, n_jobs=None, initial_matrix="auto"):
         self.folds = folds
         self.method = method
         self.memory_size = memory_size
-        self.inner_max_iter = renamed(inner_max_iter, 1000, max_inner_iter,
-                                      "max_inner_iter", "inner_max_iter")
+        self.inner_max_iter = inner_max_iter
         self.initial_matrix = initial_matrix
         self.warm_start_memory = warm_start_memory
         self.n_jobs = n_jobs

@@ -265,7 +265,7 @@ def strong_wolfe(fun_and_grad, x, f0, g0, d, step=1.0, c1=1e-4, c2=0.9,
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine.linesearch import strong_wolfe
+    >>> from hoag_shine.solver.linesearch import strong_wolfe
     >>> def steep(x):  # curvature 1e12: the first trial step is far too long
     ...     return 0.5e12 * x @ x - x.sum(), 1e12 * x - 1.0
     >>> x, d = np.zeros(2), np.ones(2)

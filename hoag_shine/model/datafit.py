@@ -26,7 +26,7 @@ from functools import cached_property
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
-from ._validation import check_design
+from .._validation import check_design
 
 
 class BinaryLogistic:
@@ -653,7 +653,7 @@ class LogisticLoss(LinearLoss):
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine.datafit import LogisticLoss
+    >>> from hoag_shine.model.datafit import LogisticLoss
     >>> loss = LogisticLoss(np.eye(2), np.array([1.0, -1.0]))
     >>> float(loss.value(np.zeros(2)))  # 2 * log(2)
     1.3862943611198906
@@ -719,7 +719,7 @@ class MultinomialLoss(LinearLoss):
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine.datafit import MultinomialLoss
+    >>> from hoag_shine.model.datafit import MultinomialLoss
     >>> loss = MultinomialLoss(np.eye(3), np.array([0, 1, 2]))
     >>> loss.n_coef  # 3 features x 3 classes
     9

@@ -3,7 +3,7 @@
 A *scoring* is an object with a ``name`` (said in progress lines and plots)
 and a method ``outer_loss(X, y, n_classes, fit_intercept, sample_weight)``
 that builds the summed loss of one split's held-out samples as a
-:class:`~hoag_shine.datafit.LinearLoss` (whose ``value_and_gradient``,
+:class:`~hoag_shine.model.datafit.LinearLoss` (whose ``value_and_gradient``,
 ``gradient`` and ``total_weight`` the hypergradient and the estimator use).
 :data:`SCORINGS` holds the built-in ones under scikit-learn's scorer names;
 :class:`ProbabilityLoss` makes one from any smooth function of the predicted
@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.metrics import get_scorer_names
 
-from ._validation import check_callable
+from .._validation import check_callable
 from .datafit import LinearLoss, ProbabilityPointwise, _drop_zero_weights, make_datafit
 
 #: step of the central differences that check a ProbabilityLoss's gradient

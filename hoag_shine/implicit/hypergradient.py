@@ -1,7 +1,7 @@
 """The hypergradient of the outer loss by implicit differentiation.
 
 ``dL/dlog_alpha = -(d/dlog_alpha grad_w h)^T q`` with ``q ~ H^{-1} grad g(w*)``;
-the methods of :mod:`hoag_shine.methods` differ only in how they obtain ``q``.
+the methods of :mod:`hoag_shine.implicit.methods` differ only in how they obtain ``q``.
 """
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -9,13 +9,12 @@ from time import perf_counter
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .initial import get_initial_matrix
-from .inner import InnerProblem
-from .lbfgs import minimize_lbfgs
+from ..solver.initial import get_initial_matrix
+from ..model.problem import InnerProblem
+from ..solver.lbfgs import minimize_lbfgs
 from .methods import get_method
-from .scoring import get_scoring
-from ._deprecation import DEPRECATED, renamed
-from ._validation import (check_bool, check_hyper, check_hypergradient_params,
+from ..model.scoring import get_scoring
+from .._validation import (check_bool, check_hyper, check_hypergradient_params,
                           check_sample_weight, check_training_pair,
                           check_weighted_classes)
 
@@ -62,7 +61,7 @@ class HypergradientResult:
         Outer loss ``g(w)`` at the inner solution.
     w : ndarray of shape (n_coef,)
         Inner solution, flat (intercepts last when fitted; see
-        :mod:`hoag_shine.datafit` for the layout of several classes).
+        :mod:`hoag_shine.model.datafit` for the layout of several classes).
     coef : ndarray of shape (n_features,) or (n_classes, n_features)
         Inner solution without the intercept: a vector for binary problems,
         one row per class for multinomial ones.
@@ -117,8 +116,7 @@ class HypergradientResult:
 def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
                             memory=None, inner_tol=1e-8, inner_max_iter=1000,
                             memory_size=None, q0=None, backward_tol=None,
-                            outer_step=None, warn=True, initial_matrix="auto",
-                            max_iter=DEPRECATED):
+                            outer_step=None, warn=True, initial_matrix="auto"):
     """Solve the inner problem at ``log_alpha`` and estimate the hypergradient.
 
     This is the routine shared by :func:`hypergradient` and the HOAG outer
@@ -158,15 +156,12 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
         Initial matrix of the L-BFGS two-loop recursion, used by the inner
         solver's steps and by the inverse estimate it exposes: a key of
         :data:`INITIAL_MATRICES` or a factory, see :func:`get_initial_matrix`.
-    max_iter : int, optional
-        Former name of ``inner_max_iter``; deprecated.
 
     Returns
     -------
     HypergradientResult
         Inner solution, outer loss, hypergradient and work counters.
     """
-    inner_max_iter = renamed(inner_max_iter, 1000, max_iter, "max_iter", "inner_max_iter")
     start = perf_counter()
     m = default_memory_size(method, problem.n_coef) if memory_size is None else memory_size
     w0 = np.zeros(problem.n_coef) if w0 is None else w0
@@ -211,8 +206,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
                   fit_intercept=False, inner_tol=1e-10, inner_max_iter=10000,
                   memory_size=None, opa_freq=None, backward_tol=1e-10,
                   backward_max_iter=None, w0=None, initial_matrix="auto",
-                  sample_weight=None, sample_weight_val=None, scoring="neg_log_loss",
-                  tol=DEPRECATED, max_iter=DEPRECATED):
+                  sample_weight=None, sample_weight_val=None, scoring="neg_log_loss"):
     """Hypergradient of the validation loss in the log-scale strengths.
 
     Solves ``w* = argmin_w sum_i s_i l(y_i, z_i(w)) + 1/2 sum_j
@@ -257,7 +251,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     backward_max_iter : int, optional
         CG iteration cap (shine-refine's budget, default 5).
     w0 : ndarray of shape (n_coef,), optional
-        Inner starting point, flat (see :mod:`hoag_shine.datafit` for the
+        Inner starting point, flat (see :mod:`hoag_shine.model.datafit` for the
         layout with several classes).
     initial_matrix : {"auto", "gamma", "hessian-diagonal"} or callable, default="auto"
         Initial matrix of the L-BFGS two-loop recursion (inner steps and
@@ -272,10 +266,8 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     scoring : str or ProbabilityLoss, default="neg_log_loss"
         The validation loss: "neg_log_loss", "neg_brier_score" or a
         :class:`~hoag_shine.ProbabilityLoss` (see
-        :func:`~hoag_shine.scoring.get_scoring`); ``outer_loss`` is the
+        :func:`~hoag_shine.model.scoring.get_scoring`); ``outer_loss`` is the
         summed loss, not the score.
-    tol, max_iter : optional
-        Former names of ``inner_tol`` and ``inner_max_iter``; deprecated.
 
     Returns
     -------
@@ -293,8 +285,6 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     >>> res.grad.shape
     (1,)
     """
-    inner_tol = renamed(inner_tol, 1e-10, tol, "tol", "inner_tol")
-    inner_max_iter = renamed(inner_max_iter, 10000, max_iter, "max_iter", "inner_max_iter")
     X, y, X_val, y_val, classes = check_training_pair(X, y, X_val, y_val)
     sample_weight = check_sample_weight(sample_weight, X.shape[0])
     sample_weight_val = check_sample_weight(sample_weight_val, X_val.shape[0],

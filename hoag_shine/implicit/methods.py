@@ -18,7 +18,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse.linalg import LinearOperator, cg
 
-from .opa import OPAUpdates
+from ..solver.opa import OPAUpdates
 
 
 class _CountingOperator(LinearOperator):
@@ -463,7 +463,7 @@ class Refined(HypergradientMethod):
     included); the backward pass starts CG on ``H q = rhs`` from the base
     method's ``q``. This is the step up the outer loop takes when an
     approximate hypergradient led to a failed step (see
-    :class:`hoag_shine.BackwardEscalation`).
+    :class:`hoag_shine.outer.escalation.BackwardEscalation`).
 
     Parameters
     ----------
@@ -477,7 +477,7 @@ class Refined(HypergradientMethod):
 
     Examples
     --------
-    >>> from hoag_shine.methods import Refined, Shine
+    >>> from hoag_shine.implicit.methods import Refined, Shine
     >>> Refined(Shine(), 10).name
     'shine+cg10'
     """
@@ -572,7 +572,7 @@ def get_method(method, **options):
 
     Examples
     --------
-    >>> from hoag_shine.methods import get_method
+    >>> from hoag_shine.implicit.methods import get_method
     >>> get_method("shine-opa", freq=3, tol=1e-6)
     ShineOPA(freq=3)
     """

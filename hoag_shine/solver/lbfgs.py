@@ -6,9 +6,8 @@ from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 
 from .linesearch import strong_wolfe
-from ._deprecation import DEPRECATED, renamed
 from .memory import LBFGSMemory
-from ._validation import (check_direction, check_initial_matrix, check_lbfgs_params,
+from .._validation import (check_direction, check_initial_matrix, check_lbfgs_params,
                           checked_objective)
 
 
@@ -47,7 +46,7 @@ def _search(fun_and_grad, x, f, g, memory, c1, c2, max_linesearch):
 
 def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
                    memory=None, extra_secant=None, c1=1e-4, c2=0.9,
-                   max_linesearch=30, warn=True, initial_matrix=None, m=DEPRECATED):
+                   max_linesearch=30, warn=True, initial_matrix=None):
     """Minimise a smooth function by L-BFGS and return its inverse-Hessian estimate.
 
     The secant pairs ``(s, y)`` are kept in chronological order; a pair whose
@@ -105,8 +104,6 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
         ``H0`` of the current iterate. The line search starts from the
         initial matrix's ``trial_step``. None keeps the memory's initial
         matrix (``gamma I`` for a new memory).
-    m : int, optional
-        Former name of ``memory_size``; deprecated.
 
     Returns
     -------
@@ -127,8 +124,8 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
     >>> bool(res.success), np.allclose(res.x, 0.0)
     (True, True)
     """
-    memory_size = renamed(memory_size, 10, m, "m", "memory_size")
-    check_lbfgs_params(fun_and_grad, x0, memory_size=memory_size, tol=tol, max_iter=max_iter, memory=memory,
+    check_lbfgs_params(fun_and_grad, x0, memory_size=memory_size, tol=tol, max_iter=max_iter,
+                       memory=memory, memory_class=LBFGSMemory,
                        extra_secant=extra_secant, c1=c1, c2=c2,
                        max_linesearch=max_linesearch, warn=warn,
                        initial_matrix=initial_matrix)

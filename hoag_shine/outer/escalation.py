@@ -17,7 +17,7 @@ anything, which is why the default ladder has no intermediate rung.
 """
 import numpy as np
 
-from .methods import ConjugateGradient, Exact, HypergradientMethod, Refined
+from ..implicit.methods import ConjugateGradient, Exact, HypergradientMethod, Refined
 
 #: CG budgets of the rungs above the user's method; None: CG to tolerance
 DEFAULT_BUDGETS = (None,)
@@ -32,15 +32,15 @@ class BackwardEscalation:
         Rung 0, the method the user chose.
     budgets : tuple of (int or None), default=(None,)
         CG budgets of the rungs above it; each rung starts CG from
-        ``method``'s estimate (:class:`~hoag_shine.methods.Refined`).
+        ``method``'s estimate (:class:`~hoag_shine.implicit.methods.Refined`).
         Methods that already solve ``H q = rhs`` to the loop's tolerance
-        (:class:`~hoag_shine.methods.ConjugateGradient`,
-        :class:`~hoag_shine.methods.Exact`) have no rung above them.
+        (:class:`~hoag_shine.implicit.methods.ConjugateGradient`,
+        :class:`~hoag_shine.implicit.methods.Exact`) have no rung above them.
 
     Examples
     --------
-    >>> from hoag_shine.escalation import BackwardEscalation
-    >>> from hoag_shine.methods import Shine
+    >>> from hoag_shine.outer.escalation import BackwardEscalation
+    >>> from hoag_shine.implicit.methods import Shine
     >>> ladder = BackwardEscalation(Shine())
     >>> [ladder.method(k).name for k in range(ladder.n_levels)]
     ['shine', 'shine+cg']

@@ -41,8 +41,8 @@ class InnerProblem:
     Parameters
     ----------
     datafit : LinearLoss
-        Training loss (:class:`~hoag_shine.datafit.LogisticLoss` or
-        :class:`~hoag_shine.datafit.MultinomialLoss`).
+        Training loss (:class:`~hoag_shine.model.datafit.LogisticLoss` or
+        :class:`~hoag_shine.model.datafit.MultinomialLoss`).
     penalty : L2Penalty
         Regularisation; its ``fit_intercept`` and ``n_outputs`` must match
         the datafit's.
@@ -91,7 +91,7 @@ class InnerProblem:
             Whether to fit unpenalised intercepts.
         n_classes : int, optional
             Number of classes: two give binary logistic regression, more
-            the multinomial one (see :func:`~hoag_shine.datafit.make_datafit`).
+            the multinomial one (see :func:`~hoag_shine.model.datafit.make_datafit`).
         sample_weight : ndarray of shape (n_samples,), optional
             Non-negative weight of each sample's loss.
 

@@ -9,7 +9,7 @@ the fit, according to where a probe task of the active joblib backend runs:
 * :class:`ThreadWorkers` -- joblib's threads (or a backend that runs tasks
   on another machine without Dask's scheduler, e.g. Ray's, which then ships
   the splits and the states with every task, as plain joblib does); the
-  states are :class:`~hoag_shine.criterion.FoldState` objects the parent
+  states are :class:`~hoag_shine.outer.criterion.FoldState` objects the parent
   holds.
 * :class:`FolderWorkers` -- process workers on the parent's machine (loky,
   multiprocessing): the splits are written once to a temporary folder and

@@ -1,4 +1,4 @@
-"""Data sets, method names, split and report shared by ``hoag-shine`` and the benchmarks.
+"""Data sets, method names, split and report of the ``hoag-shine`` command (the benchmarks reuse them).
 
 The package only reads data already on disk: the breast-cancer set shipped
 with scikit-learn, scikit-learn's 20 newsgroups cache, and LIBSVM files. The
@@ -11,20 +11,19 @@ to put it; unreadable or unusable data raise ``ValueError``.
 
 Examples
 --------
->>> from hoag_shine.registry import load_dataset
+>>> from hoag_shine.cli_data import load_dataset
 >>> X, y = load_dataset("breast-cancer")
 >>> X.shape, sorted(set(y))
 ((569, 30), [-1.0, 1.0])
 """
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from .methods import METHODS
+from .implicit.methods import METHODS
 
 #: environment variable naming the data home of ``hoag-shine`` and the benchmarks
 DATA_HOME_ENV = "HOAG_SHINE_DATA"
@@ -35,10 +34,6 @@ HOW_TO_SET_DATA_HOME = (
 
 #: scikit-learn's cache files of the vectorised 20 newsgroups
 NEWS20_CACHE_FILES = ("20newsgroup_vectorized_py3.pkl", "20news-bydate_py3.pkz")
-
-#: former spellings, accepted with a FutureWarning
-DATASET_ALIASES = {"breast_cancer": "breast-cancer"}
-METHOD_ALIASES = {"hoag-cg": "cg"}
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -387,8 +382,8 @@ DATASETS = {
 }
 
 
-def canonical_name(name, registry, aliases, kind):
-    """The registered spelling of ``name``; a former spelling gives a FutureWarning.
+def canonical_name(name, registry, kind):
+    """``name`` when it is registered; else a ValueError listing the registered names.
 
     Parameters
     ----------
@@ -396,8 +391,6 @@ def canonical_name(name, registry, aliases, kind):
         Name as given by the user.
     registry : collection of str
         Registered names.
-    aliases : dict
-        Former spelling -> registered name.
     kind : str
         "data set" or "method", for the messages.
 
@@ -406,11 +399,6 @@ def canonical_name(name, registry, aliases, kind):
     str
         A member of ``registry``.
     """
-    if name in aliases and aliases[name] in registry:
-        warnings.warn(f"the {kind} {name!r} is now spelled {aliases[name]!r}; the old "
-                      "spelling will stop working in a future release", FutureWarning,
-                      stacklevel=2)
-        return aliases[name]
     if name not in registry:
         raise ValueError(f"unknown {kind} {name!r}; choose one of {sorted(registry)}")
     return name
@@ -422,8 +410,7 @@ def load_dataset(name, data_home=None, *, registry=None, **kwargs):
     Parameters
     ----------
     name : str
-        A key of ``registry``, a former spelling (see
-        :data:`DATASET_ALIASES`), or the path of an existing LIBSVM file.
+        A key of ``registry``, or the path of an existing LIBSVM file.
     data_home : str or path-like, optional
         Explicit data home; else $HOAG_SHINE_DATA, else scikit-learn's
         convention ($SCIKIT_LEARN_DATA, else ~/scikit_learn_data).
@@ -441,10 +428,10 @@ def load_dataset(name, data_home=None, *, registry=None, **kwargs):
         Labels in {-1, +1}.
     """
     registry = DATASETS if registry is None else registry
-    if name not in registry and name not in DATASET_ALIASES and "path" not in kwargs \
+    if name not in registry and "path" not in kwargs \
             and "libsvm-file" in registry and Path(name).expanduser().is_file():
         name, kwargs = "libsvm-file", {"path": name}
-    name = canonical_name(name, registry, DATASET_ALIASES, "data set")
+    name = canonical_name(name, registry, "data set")
     return registry[name](data_home=resolve_data_home(data_home), **kwargs)
 
 

@@ -6,7 +6,6 @@ import numpy as np
 from scipy.linalg.blas import daxpy as _axpy
 from scipy.sparse.linalg import LinearOperator
 
-from ._deprecation import DEPRECATED, renamed
 from .initial import ScaledIdentity
 
 # A pair is skipped unless s^T y > CURVATURE_EPS * ||s|| ||y||: the cosine
@@ -34,8 +33,6 @@ class LBFGSMemory:
         ``shifted(delta)`` and ``n``); default ``gamma I``
         (:class:`ScaledIdentity`). The solver replaces it at each iterate
         when it is given an ``initial_matrix`` callable.
-    maxlen : int, optional
-        Former name of ``memory_size``; deprecated.
 
     Examples
     --------
@@ -48,8 +45,7 @@ class LBFGSMemory:
     array([1., 0.])
     """
 
-    def __init__(self, memory_size=None, pairs=(), initial=None, maxlen=DEPRECATED):
-        memory_size = renamed(memory_size, None, maxlen, "maxlen", "memory_size")
+    def __init__(self, memory_size=None, pairs=(), initial=None):
         if memory_size is None:
             raise TypeError("LBFGSMemory needs memory_size, the number of pairs kept")
         if int(memory_size) < 1:
@@ -68,14 +64,7 @@ class LBFGSMemory:
         """Tuple of the stored ``(s, y)`` pairs, oldest first."""
         return tuple((s, y) for s, y, _ in self._pairs)
 
-    @property
-    def maxlen(self):
-        """Former name of :attr:`memory_size`; deprecated."""
-        warnings.warn("LBFGSMemory.maxlen was renamed memory_size", FutureWarning,
-                      stacklevel=2)
-        return self.memory_size
-
-    def copy(self, memory_size=None, maxlen=DEPRECATED):
+    def copy(self, memory_size=None):
         """A memory holding the same pairs (the newest ``memory_size`` of them).
 
         The pairs' arrays are shared, not copied: they are never modified.
@@ -86,15 +75,12 @@ class LBFGSMemory:
             Maximum number of pairs of the copy (default: this memory's
             ``memory_size``); when smaller than the number of stored pairs,
             only the newest ``memory_size`` are kept.
-        maxlen : int, optional
-            Former name of ``memory_size``; deprecated.
 
         Returns
         -------
         LBFGSMemory
             New memory; pushing into it leaves this one unchanged.
         """
-        memory_size = renamed(memory_size, None, maxlen, "maxlen", "memory_size")
         new = LBFGSMemory(self.memory_size if memory_size is None else memory_size,
                           initial=self.initial)
         new._pairs.extend(self._pairs)

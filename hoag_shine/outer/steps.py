@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .memory import LBFGSMemory
+from ..solver.memory import LBFGSMemory
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class SecantTrustRegion:
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine.steps import SecantTrustRegion
+    >>> from hoag_shine.outer.steps import SecantTrustRegion
     >>> rule = SecantTrustRegion()
     >>> model = rule.new_model()
     >>> step = rule.propose(np.zeros(1), np.array([3.0]), 1.0, (-12, 12), model)

@@ -6,12 +6,12 @@ schedule. This loop keeps the schedule and the warm starts and changes the
 three things that make HOAG's answer untrustworthy on data it was not tuned
 on:
 
-* **Steps** come from :class:`~hoag_shine.SecantTrustRegion`: an
+* **Steps** come from :class:`~hoag_shine.outer.steps.SecantTrustRegion`: an
   L-BFGS (for one strength, secant) model of the outer loss in log(alpha),
   cut to a trust radius (first step of length 1, at most 4) that doubles
   after a step at the radius that achieved 3/4 of its predicted decrease and
   halves after a step that achieved less than 1/4 or failed.
-* **Acceptance** (:class:`~hoag_shine.TrustedDecrease`) compares
+* **Acceptance** (:class:`~hoag_shine.outer.acceptance.TrustedDecrease`) compares
   outer losses corrected to first order for the inexact inner solve
   (``g(w) - q^T grad_w h(w)``), each with its uncertainty (the size of that
   correction plus what an inexact ``q`` may miss of it). A step is accepted
@@ -21,7 +21,7 @@ on:
   judged again. A step that increases the loss by more than the
   uncertainties, or whose loss or hypergradient is not finite, is rejected:
   the radius halves and the tolerance ``eps`` halves for the rest of the run.
-* **Backward accuracy** (:class:`~hoag_shine.BackwardEscalation`):
+* **Backward accuracy** (:class:`~hoag_shine.outer.escalation.BackwardEscalation`):
   after a rejected step the hypergradient is computed again at the current
   point with the next, more accurate rung of the ladder (CG started from the
   method's estimate and run to the tolerance), and that rung is kept; an

@@ -82,7 +82,7 @@ class TrustedDecrease:
 
     Examples
     --------
-    >>> from hoag_shine.acceptance import LossEstimate, TrustedDecrease
+    >>> from hoag_shine.outer.acceptance import LossEstimate, TrustedDecrease
     >>> test = TrustedDecrease()
     >>> test.judge(LossEstimate(10.0, 10.0, 0.1), LossEstimate(9.0, 9.0, 0.1))
     'accept'

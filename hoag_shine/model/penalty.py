@@ -22,7 +22,7 @@ class L2Penalty:
     the scalar penalty; one group per feature is the per-feature penalty.
     With ``K`` outputs (multinomial), the ``K`` coefficients ``W_j`` of
     feature ``j`` share its strength (the layout of
-    :mod:`hoag_shine.datafit`: they are contiguous in ``w``). Intercepts,
+    :mod:`hoag_shine.model.datafit`: they are contiguous in ``w``). Intercepts,
     when present, are stored last in ``w`` and left unpenalised.
 
     Parameters
@@ -40,7 +40,7 @@ class L2Penalty:
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine.penalty import L2Penalty
+    >>> from hoag_shine.model.penalty import L2Penalty
     >>> pen = L2Penalty.scalar(3)
     >>> float(pen.value(np.ones(3), np.log([2.0])))
     3.0
