@@ -169,7 +169,7 @@ def make_datasets(data_home=None):
         "scaled-blocks": DataSet(_scaled_blocks),
         "informative-irrelevant": DataSet(_informative_irrelevant),
         "adult": DataSet(partial(_libsvm, "adult", data_home), max_samples=5000),
-        "reuters": DataSet(partial(_libsvm, "reuters", data_home), max_samples=2000),
+        "reuters": DataSet(partial(_libsvm, "reuters", data_home), max_samples=4000),
     }
 
 
@@ -395,6 +395,7 @@ def plot_ratios(rows, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     names = sorted({r["dataset"] for r in rows})
     configs = [c for c in (*MULTI, LRCV) if any(r["config"] == c for r in rows)]
@@ -407,9 +408,12 @@ def plot_ratios(rows, path):
     for level, style in ((1.0, "-"), (NOT_WORSE, ":"), (NEVER_ABOVE, "--")):
         ax.axhline(level, color="grey", linestyle=style, linewidth=0.8)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_ylabel("test log-loss / scalar run's")
-    ax.legend()
+    ax.legend(ncol=len(configs), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -436,7 +440,7 @@ def build_parser():
     parser.add_argument("--max-samples", type=int, default=None,
                         help="cap every data set at this many rows (a fixed stratified "
                              "subsample; 0: no cap); default: per data set, "
-                             "digits-10 500, adult 5000, reuters 2000")
+                             "digits-10 500, adult 5000, reuters 4000")
     parser.add_argument("--max-features", type=int, default=10000,
                         help="skip per-feature strengths above this many features "
                              "(default 10000; 0: no limit)")

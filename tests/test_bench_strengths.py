@@ -159,3 +159,12 @@ def test_scaled_blocks_have_their_scales_and_informative_features_in_each():
     X, _, groups = bench_strengths._scaled_blocks()
     scales = [X[:, groups == g].std() for g in range(3)]
     assert scales[0] < 0.2 and 0.5 < scales[1] < 2 and scales[2] > 5
+
+
+def test_plot_draws_every_configuration(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = [dict(dataset=d, seed=0, config=c, ratio=q)
+            for d, c, q in [("a", "grouped", 0.9), ("a", "per-feature", 1.3), ("b", LRCV, 1.0)]]
+    ax = bench_strengths.plot_ratios(rows, tmp_path / "ratios.png")
+    assert (tmp_path / "ratios.png").stat().st_size > 0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["grouped", "per-feature", LRCV]
