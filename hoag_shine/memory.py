@@ -127,6 +127,24 @@ class LBFGSMemory:
         """
         return self._append(np.array(s, dtype=float), np.array(y, dtype=float))
 
+    def adopt(self, s, y):
+        """Append the pair ``(s, y)`` as :meth:`push` does, without copying it.
+
+        For a solver whose ``s`` and ``y`` are new float vectors of its own:
+        the memory keeps them, and the caller must never modify them.
+
+        Parameters
+        ----------
+        s, y : ndarray of float of shape (n,)
+            Step and gradient change, handed over.
+
+        Returns
+        -------
+        bool
+            True if the pair was stored, False if it was skipped.
+        """
+        return self._append(s, y)
+
     @property
     def dimension(self):
         """Length of the vectors the memory applies to (None while it cannot tell)."""
