@@ -192,10 +192,8 @@ class SequentialRunner:
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LinearLoss)
-        The splits.
-    evaluate_fold : callable
-        Evaluation of one split (see :func:`make_runner`).
+    folds, evaluate_fold
+        As for :func:`make_runner`.
     """
 
     def __init__(self, folds, evaluate_fold):
@@ -226,15 +224,9 @@ class BackendRunner:
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LinearLoss)
-        The splits.
-    evaluate_fold : callable
-        Evaluation of one split (see :func:`make_runner`).
-    n_jobs : int or None
-        joblib's ``n_jobs`` of the workers (None defers to the
-        ``parallel_config`` active when they are set up).
-    state_nbytes : int, default=0
-        Expected size of one split's state (see :func:`make_runner`).
+    folds, evaluate_fold, n_jobs, state_nbytes
+        As for :func:`make_runner` (``n_jobs=None`` defers to the
+        ``parallel_config`` active when the workers are set up).
 
     Attributes
     ----------
@@ -510,14 +502,9 @@ class DaskWorkers(_Workers):
         """Each state future replaced by the future of its memory-free state (on its worker)."""
         from distributed import Future
 
-        light = []
-        for state in states:
-            if not isinstance(state, Future):
-                light.append(_without_memory(state))
-                continue
-            future = self.client.submit(_without_memory, state, pure=False)
-            self._issued[future.key] = future
-            light.append(future)
+        light = [self.client.submit(_without_memory, s, pure=False)
+                 if isinstance(s, Future) else _without_memory(s) for s in states]
+        self._issued.update((f.key, f) for f in light if isinstance(f, Future))
         return light
 
     def _stored(self, states):

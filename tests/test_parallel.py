@@ -120,6 +120,7 @@ class _RecordingShine(Shine):
 
 
 def test_n_jobs_none_follows_parallel_config():
+    """A tiny fit (150 x 12) reaches the configured backend: its threads ran every pass."""
     X, y = _data()
     outside = []
     _fit(X, y, _RecordingShine(outside), max_iter=3)
