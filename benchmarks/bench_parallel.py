@@ -1,17 +1,14 @@
 """Cross-validation folds on joblib's backends: wall time, bytes moved, parent memory.
 
 A k-fold :class:`~hoag_shine.HyperOptimizer` fit is timed sequentially, on
-loky with ``n_jobs`` workers and on a Dask ``LocalCluster`` of as many worker
-processes (one thread each), in the same process; the ratios are against
-the sequential fit (medians over ``--repeat`` rounds of the backends). The
-workers are started, and import the package, just before each timed fit
-(their start-up is reported apart).
-
-"on workers" counts the rounds of the splits that the workers evaluated
-(the others ran in this process: a fit hands its splits to the workers only
-once a round is heavy enough, and takes them back when the workers were
-slower). Bytes moved per outer iteration are measured from pickled sizes (a counting
-writer, so nothing is copied) of what crosses the process boundary on each
+threads or loky with ``n_jobs`` workers and on a Dask ``LocalCluster`` of as
+many worker processes (one thread each), in the same process; the ratios are
+against the sequential fit (medians over ``--repeat`` rounds of the
+backends). The workers are started, and import the package, just before
+each timed fit (their start-up is reported apart); a fit with more than one
+worker runs every outer iteration on them. Bytes moved per outer iteration
+are measured from pickled sizes (a counting writer, so nothing is copied)
+of what crosses the process boundary on each
 evaluation: the arguments of the split tasks (state handles, strengths,
 options) and what they return. On loky the new states are written to the
 shared temporary folder; "state files" is their size. The column "per-task shipping" is what
@@ -70,7 +67,6 @@ class _Recorder:
     def __init__(self, shipping):
         self.shipping = shipping  # also measure the per-task-shipping baseline
         self.moved, self.baseline, self.folder, self.seconds = [], [], [], 0.0
-        self.rounds_on_workers = 0
 
     @contextlib.contextmanager
     def installed(self):
@@ -92,7 +88,6 @@ class _Recorder:
 
     def measure(self, criterion, log_alpha, eps, states, out):
         results, new_states = out[2], out[3]
-        self.rounds_on_workers = criterion._runner.rounds_on_workers
         options = (log_alpha, eps, criterion.method, criterion.inner_max_iter)
         in_process = all(type(s).__name__ == "FoldState" for s in new_states)
         self.folder.append(sum(os.path.getsize(s.path) for s in new_states
@@ -163,18 +158,11 @@ def _import_package():
     return os.getpid()
 
 
-def _without_heap_reuse():
-    """Run on each Dask worker: fold evaluations keep the nanny's allocator settings."""
-    import hoag_shine.outer.criterion
-
-    hoag_shine.outer.criterion.reusing_heap = contextlib.nullcontext
-
-
 def start_workers(args, backends):
     """Start the process workers and import the package on them; seconds per backend.
 
-    A fit only sets its workers up once a round of its splits is heavy
-    enough, so a small fit would not start them: a plain joblib call does.
+    A plain joblib call starts them, so that the timed fit does not pay
+    for the processes' start.
     """
     seconds = {}
     for backend in backends:
@@ -203,9 +191,6 @@ def main(argv=None):
                         help="fits per backend; the median wall time is reported")
     parser.add_argument("--backends", nargs="+", default=["sequential", "loky", "dask"],
                         choices=["sequential", "threading", "loky", "dask"])
-    parser.add_argument("--dask-without-heap-reuse", action="store_true",
-                        help="ablation: the Dask workers evaluate the folds with the "
-                             "allocator settings their nanny gave them")
     args = parser.parse_args(argv)
     X, y = load_from_args(args, parser)
     with limit_threads(thread_limit(args)), contextlib.ExitStack() as stack:
@@ -214,10 +199,7 @@ def main(argv=None):
             cluster = stack.enter_context(LocalCluster(
                 n_workers=args.n_workers, threads_per_worker=1, processes=True,
                 dashboard_address=None))
-            client = stack.enter_context(Client(cluster))
-            if args.dask_without_heap_reuse:
-                client.run(_without_heap_reuse)
-                print("dask    : heap reuse disabled on the workers (ablation)")
+            stack.enter_context(Client(cluster))
         print(format_machine(describe_machine()))
         print(describe_data(args.dataset, X, y))
         print(f"method  : {args.method}, max_iter {args.max_iter}, "
@@ -244,12 +226,12 @@ def main(argv=None):
                 wall = median([run[1] for run in runs[backend]])
                 n_eval = len(rec.moved)
                 gap = abs(clf.log_alpha_ - reference.log_alpha_).max()
-                rows.append([str(k), backend, str(clf.n_iter_), str(rec.rounds_on_workers),
+                rows.append([str(k), backend, str(clf.n_iter_),
                              f"{wall:.2f}",
                              f"{wall / seq_wall:.2f}", f"{sum(rec.moved) / n_eval / MB:.3f}",
                              f"{sum(rec.folder) / n_eval / MB:.1f}",
                              f"{shipping / MB:.1f}", f"{peak / MB:.0f}", f"{gap:.1e}"])
-    print(format_table(["k", "backend", "outer it.", "on workers", "wall s", "/ sequential",
+    print(format_table(["k", "backend", "outer it.", "wall s", "/ sequential",
                         "MB moved / it.", "state files MB / it.",
                         "per-task shipping MB / it.",
                         "peak parent MB", "|dlog_alpha|"], rows))

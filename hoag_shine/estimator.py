@@ -140,11 +140,13 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     n_jobs : int, default=None
         Number of joblib workers evaluating the folds in parallel; None
         defers to the active :func:`joblib.parallel_config` (one worker
-        outside any), whose backend -- threading, loky, Dask, ... -- runs
-        the folds. The workers and the fold data are set up once per fit,
-        after the first outer iteration whose folds took 0.25 s or more in
-        this process (lighter folds never leave it), and released at its
-        end.
+        outside any). When the effective number of workers is more than
+        one, the configuration's backend -- threading, loky, Dask, ... --
+        runs the folds of every outer iteration, whatever the problem's
+        size (a small problem pays the backend's overhead, see the user
+        guide's page on parallel folds); otherwise they run in turn in this
+        process. The workers and the fold data are set up once per fit and
+        released at its end.
     refit : bool, default=True
         Refit on all of ``X`` at the chosen strengths. Otherwise ``coef_`` is
         the inner solution of the split (averaged over folds with ``cv``).

@@ -125,8 +125,6 @@ def test_cv_hypergradient_is_sum_over_folds():
 
 
 def test_cv_parallel_equals_sequential(monkeypatch):
-    # folds this small never leave the parent unless every round is heavy enough
-    monkeypatch.setattr(_parallel, "REMOTE_MIN_SECONDS", 0.0)
     started = []
     start_workers = _parallel.start_workers
     monkeypatch.setattr(_parallel, "start_workers",

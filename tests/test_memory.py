@@ -167,6 +167,17 @@ def test_pushed_arrays_are_copied(rng):
     assert memory.pairs[0][1].any()
 
 
+def test_adopted_arrays_are_kept_and_judged_as_pushed_ones(rng):
+    """adopt stores the solver's own vectors without a copy, and skips what push skips."""
+    s, y = _pairs(rng, 4, 1)[0]
+    pushed, adopted = LBFGSMemory(2), LBFGSMemory(2)
+    assert pushed.push(s, y) is adopted.adopt(s, y) is True
+    assert adopted.pairs[0][0] is s and adopted.pairs[0][1] is y
+    v = rng.standard_normal(4)
+    np.testing.assert_array_equal(adopted.apply(v), pushed.apply(v))
+    assert adopted.adopt(s, -y) is False and len(adopted) == 1
+
+
 def test_empty_memory_is_identity():
     memory = LBFGSMemory(3)
     assert memory.gamma == 1.0

@@ -34,16 +34,6 @@ def one_blas_thread():
         yield
 
 
-@pytest.fixture
-def on_workers(monkeypatch):
-    """Runners with several workers evaluate every round on them.
-
-    They otherwise keep small splits in the parent, or bring them back there
-    when that was faster, timing-based choices that the tests fix both ways.
-    """
-    monkeypatch.setattr(_parallel.SplitRunner, "_in_parent", lambda self: False)
-
-
 def _data(sparse_X=False, seed=0):
     X, y = make_classification(150, 12, n_informative=5, random_state=seed)
     return (sparse.csr_matrix(X) if sparse_X else X), y
@@ -58,6 +48,11 @@ def _fit(X, y, method="shine", **params):
 
 
 def _assert_same_fit(a, b):
+    # the same sequence of evaluated strengths, not only the same answer
+    assert len(b.history_) == len(a.history_)
+    np.testing.assert_allclose(np.array([r["log_alpha"] for r in b.history_]),
+                               np.array([r["log_alpha"] for r in a.history_]),
+                               rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(b.log_alpha_, a.log_alpha_, rtol=RTOL, atol=0)
     np.testing.assert_allclose(b.coef_, a.coef_, rtol=RTOL, atol=1e-14)
     np.testing.assert_allclose([r["outer_loss"] for r in b.history_],
@@ -92,7 +87,7 @@ def _run(criterion, log_alphas, eps=1e-6):
 @pytest.mark.parametrize("sparse_X", [False, True])
 @pytest.mark.parametrize("method", ["shine", "shine-opa", "cg"])
 @pytest.mark.parametrize("backend", ["threading", "loky"])
-def test_backend_equals_sequential(backend, method, sparse_X, on_workers):
+def test_backend_equals_sequential(backend, method, sparse_X):
     X, y = _data(sparse_X)
     a = _fit(X, y, method)
     with parallel_config(backend=backend):
@@ -100,7 +95,7 @@ def test_backend_equals_sequential(backend, method, sparse_X, on_workers):
     _assert_same_fit(a, b)
 
 
-def test_refit_starts_from_the_workers_fold_solutions(on_workers):
+def test_refit_starts_from_the_workers_fold_solutions():
     """The refit's warm start, the folds' mean, comes back from the workers."""
     X, y = _data(seed=3)
     a = _fit(X, y, refit=True)
@@ -124,7 +119,8 @@ class _RecordingShine(Shine):
         return super().solve(hessian, rhs, inverse_hessian, q0, tol)
 
 
-def test_n_jobs_none_follows_parallel_config(on_workers):
+def test_n_jobs_none_follows_parallel_config():
+    """A tiny fit (150 x 12) reaches the configured backend: its threads ran every pass."""
     X, y = _data()
     outside = []
     _fit(X, y, _RecordingShine(outside), max_iter=3)
@@ -150,7 +146,7 @@ def test_explicit_n_jobs_one_runs_in_turn_inside_a_config():
 
 
 @pytest.mark.parametrize("backend", [None, "threading", "loky"])
-def test_states_stay_valid_and_method_override(backend, on_workers):
+def test_states_stay_valid_and_method_override(backend):
     """Re-evaluating from kept states gives the same numbers; ``method=`` is per call."""
     X, y = _data(seed=1)
     lams = [[0.0], [-0.5], [-1.0]]
@@ -192,9 +188,9 @@ def test_slim_keeps_every_field_but_the_memory():
     assert _parallel.payload_nbytes(light) < _parallel.payload_nbytes(full) / 3
 
 
-def test_loky_moves_handles_and_releases_files(tmp_path, monkeypatch, on_workers):
+def test_loky_moves_handles_and_releases_files(tmp_path, monkeypatch):
     """On process workers the states are small file handles, removed when dropped or closed."""
-    monkeypatch.setattr(_parallel, "_temp_root", lambda: str(tmp_path))
+    monkeypatch.setattr(_parallel, "SHARED_MEMORY_FOLDER", str(tmp_path))
     X, y = _data(seed=2)
     crit = _criterion(X, y, Shine(), n_jobs=2)
     _, states, results = _run(crit, [[0.0], [-0.5]])
@@ -213,73 +209,22 @@ def test_loky_moves_handles_and_releases_files(tmp_path, monkeypatch, on_workers
     crit.close()  # twice is harmless
 
 
-@pytest.mark.parametrize("backend", ["loky", "dask"])
-def test_switching_between_parent_and_workers(backend, monkeypatch, request):
-    """Evaluations alternating between the parent and the workers change no number."""
-    if backend == "dask":
-        request.getfixturevalue("dask_client")
-    calls = []
-
-    def alternate(self):
-        # workers, parent, parent, workers, ...: two parent rounds in a row too
-        calls.append(len(calls) % 3 > 0)
-        return calls[-1]
-
-    monkeypatch.setattr(_parallel.SplitRunner, "_in_parent", alternate)
-    X, y = _data(seed=5)
-    a = _fit(X, y, "shine-opa")
-    with parallel_config(backend=backend):
-        b = _fit(X, y, "shine-opa", n_jobs=2)
-    assert len(calls) == len(b.history_) >= 4
-    _assert_same_fit(a, b)
-
-
-def test_parent_stands_in_when_the_workers_were_slower(monkeypatch):
-    """The first two rounds go to the workers; after a slow round, the parent evaluates."""
-    monkeypatch.setattr(_parallel, "REMOTE_MIN_SECONDS", 0.0)  # no round is too light
-    X, y = _data()
-    lams = [[0.0], [-0.5], [-1.0], [-1.5]]
-    reference, _, _ = _run(_criterion(X, y, Shine()), lams)
-    with _criterion(X, y, Shine(), n_jobs=2) as crit:
-        states = crit.initial_state(np.array(lams[0]))
-        for lam in lams[:2]:
-            _, _, _, states = crit.evaluate(np.array(lam), 1e-6, states)
-            assert all(isinstance(s, _parallel.StateFile) for s in states)
-            # as measured after a round of 1 s for 0.1 s of work
-            crit._runner._seconds.update(workers=1.0, parent=0.1)
-        # a round 1.5 times as long as the work is not enough to leave the workers
-        crit._runner._seconds.update(workers=1.5, parent=1.0)
-        assert not crit._runner._in_parent()
-        crit._runner._seconds.update(workers=1.0, parent=0.1)
-        loss, grad, results, states = crit.evaluate(np.array(lams[2]), 1e-6, states)
-        assert all(type(s).__name__ == "FoldState" for s in states)
-        assert all("memory" not in r.inner for r in results)
-        np.testing.assert_allclose(loss, reference[2][0], rtol=RTOL)
-        np.testing.assert_allclose(grad, reference[2][1], rtol=1e-8)
-        # back to the workers: the parent's states are written for them
-        crit._runner._seconds.update(workers=0.1, parent=1.0)
-        loss, grad, _, states = crit.evaluate(np.array(lams[3]), 1e-6, states)
-        assert all(isinstance(s, _parallel.StateFile) for s in states)
-    np.testing.assert_allclose(loss, reference[3][0], rtol=RTOL)
-    np.testing.assert_allclose(grad, reference[3][1], rtol=1e-8)
-
-
-def test_workers_on_another_host_get_everything_shipped(monkeypatch, on_workers):
+def test_workers_on_another_host_get_everything_shipped(monkeypatch):
     """Process workers whose host differs share no folder: each task carries its fold."""
     monkeypatch.setattr(_parallel.socket, "gethostname", lambda: "parent-host")
     X, y = _data(seed=6)
     reference, _, _ = _run(_criterion(X, y, Shine()), [[0.0], [-0.5], [-1.0]])
     with _criterion(X, y, Shine(), n_jobs=2) as crit:
         got, states, results = _run(crit, [[0.0], [-0.5], [-1.0]])
-        assert isinstance(crit._runner.workers, _parallel.ThreadWorkers)
+        assert crit._runner.workers.folder is None
     assert all(type(s).__name__ == "FoldState" and len(s.memory) > 0 for s in states)
     for (loss, grad), (ref_loss, ref_grad) in zip(got, reference):
         np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
         np.testing.assert_allclose(grad, ref_grad, rtol=1e-8)
 
 
-def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch, on_workers):
-    monkeypatch.setattr(_parallel, "_temp_root", lambda: str(tmp_path))
+def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(_parallel, "SHARED_MEMORY_FOLDER", str(tmp_path))
     X, y = _data()
     folders = []
 
@@ -294,8 +239,8 @@ def test_interrupted_fit_releases_the_folder(tmp_path, monkeypatch, on_workers):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_workers_start_when_a_round_is_heavy_enough(monkeypatch):
-    """Rounds lighter than REMOTE_MIN_SECONDS stay in the parent; no worker is started."""
+def test_the_backend_runs_every_round_of_a_tiny_fit(monkeypatch):
+    """The workers are set up at the first evaluation, once, however light the splits."""
     started = []
     start_workers = _parallel.start_workers
 
@@ -304,23 +249,59 @@ def test_workers_start_when_a_round_is_heavy_enough(monkeypatch):
         return start_workers(*args)
 
     monkeypatch.setattr(_parallel, "start_workers", recording)
-    monkeypatch.setattr(_parallel, "REMOTE_MIN_SECONDS", 1e9)
     X, y = _data(seed=7)
-    lams = [[0.0], [-0.5], [-1.0], [-1.5]]
+    lams = [[0.0], [-0.5], [-1.0]]
     reference, _, _ = _run(_criterion(X, y, Shine()), lams)
     with _criterion(X, y, Shine(), n_jobs=2) as crit:
-        got, states, _ = _run(crit, lams[:3])
-        assert crit._runner.workers is None and not started
-        assert all(type(s).__name__ == "FoldState" and s.memory for s in states)
-        # as measured after a round as long as the threshold
-        crit._runner._seconds["parent"] = 1e9
-        loss, grad, results, states = crit.evaluate(np.array(lams[3]), 1e-6, states)
-        assert len(started) == 1
-        assert all(isinstance(s, _parallel.StateFile) for s in states)
-        assert all("memory" not in r.inner for r in results)
-    for (a, b), (ref_a, ref_b) in zip(got + [(loss, grad)], reference):
+        states = crit.initial_state(np.array(lams[0]))
+        got = []
+        for lam in lams:
+            loss, grad, results, states = crit.evaluate(np.array(lam), 1e-6, states)
+            assert len(started) == 1
+            assert all(isinstance(s, _parallel.StateFile) for s in states)
+            assert all("memory" not in r.inner for r in results)
+            got.append((loss, grad))
+    for (a, b), (ref_a, ref_b) in zip(got, reference):
         np.testing.assert_allclose(a, ref_a, rtol=RTOL)
         np.testing.assert_allclose(b, ref_b, rtol=1e-8)
+
+
+def test_one_worker_runs_in_the_parent(monkeypatch):
+    """An effective n_jobs of one never starts workers; the results keep their memory."""
+    monkeypatch.setattr(_parallel, "start_workers", None)  # any call would fail
+    X, y = _data()
+    with parallel_config(backend="loky", n_jobs=1), _criterion(X, y, Shine()) as crit:
+        _, states, results = _run(crit, [[0.0], [-0.5]])
+    assert all(type(s).__name__ == "FoldState" and s.memory for s in states)
+    assert all(len(r.inner.memory) > 0 for r in results)
+
+
+def test_state_folder_leaves_a_full_shared_memory(monkeypatch, tmp_path):
+    """/dev/shm only when its free space holds the states twice over; else the temp dir."""
+    shm, tmp = tmp_path / "shm", tmp_path / "tmp"
+    shm.mkdir()
+    tmp.mkdir()
+    monkeypatch.setattr(_parallel, "SHARED_MEMORY_FOLDER", str(shm))
+    monkeypatch.setattr(_parallel.tempfile, "tempdir", str(tmp))
+    free = 64 * 2 ** 20
+    usage = _parallel.shutil.disk_usage(tmp_path)._replace(free=free)
+    monkeypatch.setattr(_parallel.shutil, "disk_usage", lambda path: usage)
+    assert os.path.dirname(_parallel._state_folder(free // 2)) == str(shm)
+    assert os.path.dirname(_parallel._state_folder(free // 2 + 1)) == str(tmp)
+
+
+def test_state_folder_is_sized_from_the_states(monkeypatch, tmp_path):
+    """The criterion asks for room for a few states of each split."""
+    asked = []
+    state_folder = _parallel._state_folder
+    monkeypatch.setattr(_parallel, "_state_folder",
+                        lambda nbytes: asked.append(nbytes) or state_folder(nbytes))
+    X, y = _data()
+    with _criterion(X, y, Shine(), n_jobs=2) as crit:
+        _run(crit, [[0.0]])
+    m = Shine.default_memory
+    n_coef = X.shape[1] + 1
+    assert asked == [_parallel.LIVE_STATES_PER_SPLIT * 3 * 8 * n_coef * (2 * m + 2)]
 
 
 # -- Dask's distributed scheduler ---------------------------------------------------
@@ -359,7 +340,7 @@ def _n_scheduler_tasks(client, timeout=60.0):
 
 
 @pytest.mark.parametrize("sparse_X", [False, True])
-def test_dask_equals_sequential(dask_client, sparse_X, on_workers):
+def test_dask_equals_sequential(dask_client, sparse_X):
     X, y = _data(sparse_X)
     a = _fit(X, y, "shine-opa")
     with parallel_config(backend="dask"):
@@ -368,7 +349,7 @@ def test_dask_equals_sequential(dask_client, sparse_X, on_workers):
     assert _n_scheduler_tasks(dask_client) == 0
 
 
-def test_dask_splits_compute_like_the_parent(dask_client, on_workers):
+def test_dask_splits_compute_like_the_parent(dask_client):
     """Long vectors: scattered arrays, not aligned as numpy allocates them, rounded otherwise."""
     X, y = make_classification(1500, 300, n_informative=30, flip_y=0.05, random_state=0)
     a = _fit(X, y, "shine")
@@ -378,13 +359,13 @@ def test_dask_splits_compute_like_the_parent(dask_client, on_workers):
 
 
 class _FailingShine(Shine):
-    """SHINE whose backward pass fails (on the workers, with ``on_workers``)."""
+    """SHINE whose backward pass fails (on the workers)."""
 
     def solve(self, hessian, rhs, inverse_hessian, q0=None, tol=None):
         raise ArithmeticError("backward pass failed")
 
 
-def test_a_split_failing_on_a_dask_worker_leaves_nothing(dask_client, on_workers):
+def test_a_split_failing_on_a_dask_worker_leaves_nothing(dask_client):
     X, y = _data(seed=8)
     for _ in range(2):
         with parallel_config(backend="dask"), pytest.raises(ArithmeticError, match="backward"):
@@ -394,15 +375,9 @@ def test_a_split_failing_on_a_dask_worker_leaves_nothing(dask_client, on_workers
 
 def _fit_with_workers(X, y):
     """Run in a Dask task: a fit whose splits go to the same cluster's workers."""
-    from hoag_shine.parallel import runner as task_parallel  # this worker's copy of the module
-
-    task_parallel.REMOTE_MIN_SECONDS = 0.0
-    try:
-        with parallel_config(backend="dask"):
-            clf = _fit(X, y, "shine")
-        return clf.log_alpha_, clf.coef_
-    finally:
-        task_parallel.REMOTE_MIN_SECONDS = _parallel.REMOTE_MIN_SECONDS
+    with parallel_config(backend="dask"):
+        clf = _fit(X, y, "shine")
+    return clf.log_alpha_, clf.coef_
 
 
 def test_fit_inside_a_dask_task_does_not_wait_for_its_own_slot(dask_client):
@@ -416,7 +391,7 @@ def test_fit_inside_a_dask_task_does_not_wait_for_its_own_slot(dask_client):
     assert _n_scheduler_tasks(dask_client) == 0
 
 
-def test_dask_states_are_futures_on_the_workers(dask_client, on_workers):
+def test_dask_states_are_futures_on_the_workers(dask_client):
     distributed = pytest.importorskip("distributed")
     X, y = _data(seed=4)
     reference, _, _ = _run(_criterion(X, y, get_method("shine")), [[0.0], [-0.5]])
@@ -452,24 +427,10 @@ def _kill(cluster, address):
     nanny.process.process.kill()
 
 
-def _parent_every_other_round(monkeypatch):
-    """Workers, parent, workers, ...: the parent's states are scattered back every time."""
-    def alternate(self):
-        self._turn = not getattr(self, "_turn", True)
-        return self._turn and self.workers is not None
-
-    monkeypatch.setattr(_parallel.SplitRunner, "_in_parent", alternate)
-
-
-@pytest.mark.parametrize("parent_rounds", [False, True])
-def test_a_killed_dask_worker_is_named(doomed_cluster, parent_rounds, monkeypatch,
-                                       on_workers):
-    """Killed between two rounds: its splits' states are lost, whichever call finds
-    out (a gather, a scatter of the parent's states); one error names it."""
+def test_a_killed_dask_worker_is_named(doomed_cluster):
+    """Killed between two rounds: its splits' states are lost; one error names it."""
     from hoag_shine import WorkerLostError
 
-    if parent_rounds:
-        _parent_every_other_round(monkeypatch)
     cluster, client = doomed_cluster
     killed = []
 
@@ -507,7 +468,7 @@ class _SelfKillingShine(Shine):
         os._exit(1)
 
 
-def test_a_dask_worker_dying_in_a_task(doomed_cluster, tmp_path, on_workers):
+def test_a_dask_worker_dying_in_a_task(doomed_cluster, tmp_path):
     """A worker dies while evaluating a split: the fit ends as the sequential one, or
     with one error naming the worker, never with the error of a lost future."""
     from hoag_shine import WorkerLostError
@@ -534,13 +495,8 @@ def test_a_dask_worker_dying_in_a_task(doomed_cluster, tmp_path, on_workers):
     assert _n_scheduler_tasks(client) == 0
 
 
-@pytest.mark.parametrize("parent_rounds", [False, True])
-def test_a_retired_dask_worker_hands_its_splits_over(doomed_cluster, parent_rounds,
-                                                     monkeypatch, on_workers):
-    """Retired gracefully, a worker moves its data first: the fit goes on unchanged
-    (the parent's states went to the retired worker's address: a KeyError)."""
-    if parent_rounds:
-        _parent_every_other_round(monkeypatch)
+def test_a_retired_dask_worker_hands_its_splits_over(doomed_cluster):
+    """Retired gracefully, a worker moves its data first: the fit goes on unchanged."""
     _, client = doomed_cluster
 
     def retire_one(state):

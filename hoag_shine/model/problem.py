@@ -178,14 +178,19 @@ class InnerProblem:
         """
         strengths = self.penalty.strengths(np.array(log_alpha, dtype=float))
         u, c = self._shift, self._shift_curvature
+        # one buffer per callable (one solve): no vector of n_coef is
+        # allocated for the penalty at each call; g is the datafit's own
+        aw = np.empty_like(strengths)
 
         def fun(w):
             f, g = self.datafit.value_and_gradient(w)
-            aw = strengths * w
-            f, g = f + 0.5 * np.dot(aw, w), g + aw
+            np.multiply(strengths, w, out=aw)
+            f = f + 0.5 * np.dot(aw, w)
+            g += aw
             if u is not None:
                 t = np.dot(u, w)
-                f, g = f + 0.5 * c * t * t, g + (c * t) * u
+                f = f + 0.5 * c * t * t
+                g += (c * t) * u
             return f, g
 
         return fun

@@ -3,9 +3,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._allocator import reusing_heap
+from ..implicit.hypergradient import default_memory_size, solve_and_differentiate
 from ..parallel.runner import make_runner, slim
-from ..implicit.hypergradient import solve_and_differentiate
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,8 @@ class HeldOutCriterion:
     Its hypergradient is the sum of the splits' hypergradients. The splits
     are evaluated through joblib following scikit-learn's ``n_jobs``
     convention; the workers, the split data shipped to them and the
-    warm-start states they keep are set up at the first evaluation heavy
-    enough to pay for them and released by :meth:`close` (or on leaving a
-    ``with`` block).
+    warm-start states they keep are set up at the first evaluation and
+    released by :meth:`close` (or on leaving a ``with`` block).
 
     Parameters
     ----------
@@ -62,30 +60,27 @@ class HeldOutCriterion:
         pairs shifted to the new strengths (see :meth:`LBFGSMemory.shifted`).
     n_jobs : int, optional
         Number of joblib workers over the splits; None defers to the active
-        :func:`joblib.parallel_config` (one worker outside any), whose
-        backend runs the splits: with one worker they run in turn in this
-        process, on the threading backend in its threads, on process
-        backends (loky) in workers that read the splits from a temporary
-        folder written once, and on Dask's distributed scheduler where the
-        splits were scattered once. The workers are set up at the
-        evaluation that follows the first one whose splits took 0.25 s or
-        more in this process; lighter splits never leave it.
+        :func:`joblib.parallel_config` (one worker outside any). When the
+        effective number of workers is more than one, every evaluation runs
+        on that configuration's backend, whatever the problem's size: on the
+        threading backend in its threads, on process backends (loky) in
+        workers that keep the states in files of a temporary folder, and on
+        Dask's distributed scheduler where the splits were scattered once.
+        With one worker, the splits run in turn in this process.
     initial_matrix : str or callable, default="auto"
         Initial matrix of the inner L-BFGS two-loop recursion, see
         :func:`get_initial_matrix`.
 
     Notes
     -----
-    The states returned by :meth:`initial_state` and :meth:`evaluate` are
-    :class:`FoldState` objects when the splits ran in this process, and
-    small handles otherwise (a file of the temporary folder, a Dask future)
-    whose state stays next to the workers; each handle keeps its state alive
-    while it is referenced, so an evaluation can be repeated from any state
-    still held. Which of the two an evaluation returns depends on where its
-    round ran, a choice made from the time of the previous rounds (see the
-    user guide's page on parallel folds); either kind is accepted by every
-    later evaluation. :meth:`close` releases them all: states obtained
-    before it must not be evaluated after it.
+    The states returned by :meth:`initial_state` are :class:`FoldState`
+    objects; those returned by :meth:`evaluate` are too when the splits run
+    in this process or in its threads, and small handles otherwise (a file
+    of the temporary folder, a Dask future) whose state stays next to the
+    workers. Each handle keeps its state alive while it is referenced, so an
+    evaluation can be repeated from any state still held. :meth:`close`
+    releases them all: states obtained before it must not be evaluated
+    after it.
 
     Examples
     --------
@@ -160,6 +155,13 @@ class HeldOutCriterion:
                       for s in states]
         return states, [slim(r) for r in results]
 
+    def _state_nbytes(self):
+        """Largest size of one split's state: its L-BFGS pairs, ``w`` and ``q``."""
+        n_coef = max(problem.n_coef for problem, _ in self.folds)
+        m = (default_memory_size(self.method, n_coef) if self.memory_size is None
+             else self.memory_size)
+        return 8 * n_coef * (2 * m + 2)
+
     def initial_state(self, log_alpha):
         """Cold-start state at strengths ``log_alpha``: ``w = 0``, empty memory.
 
@@ -210,15 +212,16 @@ class HeldOutCriterion:
         grad : ndarray of shape (n_hyper,)
             Summed hypergradient.
         results : list of HypergradientResult
-            One per split. When the splits may run on workers (``n_jobs``
-            other than one and several splits), their ``inner`` lacks the
+            One per split. When the splits run on workers (an effective
+            number of joblib workers above one), their ``inner`` lacks the
             L-BFGS ``memory`` and ``inverse_hessian``, which stay with the
-            states, wherever a split ran; every other field is complete.
+            states; every other field is complete.
         new_states : list of FoldState or state handles
             States to warm-start the next evaluation from.
         """
         if self._runner is None:
-            self._runner = make_runner(self.folds, self.n_jobs, _evaluate_fold)
+            self._runner = make_runner(self.folds, self.n_jobs, _evaluate_fold,
+                                       self._state_nbytes())
         options = dict(method=self.method if method is None else method,
                        memory_size=self.memory_size, inner_max_iter=self.inner_max_iter,
                        initial_matrix=self.initial_matrix,
@@ -241,14 +244,12 @@ def _evaluate_fold(fold, state, log_alpha, eps, options):
     """Forward and backward pass on one split, warm-started from ``state``."""
     problem, outer = fold
     warm_start_memory = options["warm_start_memory"]
-    # Dask's workers start with static malloc thresholds (see _allocator)
-    with reusing_heap():
-        result = solve_and_differentiate(
-            problem, outer, log_alpha, options["method"], w0=state.w,
-            memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
-            inner_tol=eps * state.grad_norm0, inner_max_iter=options["inner_max_iter"],
-            memory_size=options["memory_size"], q0=state.q, backward_tol=eps,
-            outer_step=options["outer_step"], warn=False,
-            initial_matrix=options["initial_matrix"])
+    result = solve_and_differentiate(
+        problem, outer, log_alpha, options["method"], w0=state.w,
+        memory=_warm_memory(problem, state, log_alpha, warm_start_memory),
+        inner_tol=eps * state.grad_norm0, inner_max_iter=options["inner_max_iter"],
+        memory_size=options["memory_size"], q0=state.q, backward_tol=eps,
+        outer_step=options["outer_step"], warn=False,
+        initial_matrix=options["initial_matrix"])
     memory = result.inner.memory if warm_start_memory else None
     return result, FoldState(result.w, memory, result.q, log_alpha, state.grad_norm0)

@@ -1,40 +1,33 @@
 """Where the splits of a held-out criterion are evaluated, and what travels.
 
-A :class:`SplitRunner` evaluates the splits of one fit. It starts in the
-parent's process, one split after another, and hands the splits to workers
-only once a round of them takes long enough for the workers to pay
-(``REMOTE_MIN_SECONDS``); the workers are then set up once, for the rest of
-the fit, according to where a probe task of the active joblib backend runs:
+One rule, from what the user asked for: when joblib's effective number of
+workers for ``n_jobs`` (or for the active :func:`joblib.parallel_config`
+when it is None) is more than one, every evaluation of the fit runs on that
+backend, whatever the problem's size (:class:`BackendRunner`); otherwise the
+splits run in turn in the calling process (:class:`SequentialRunner`). No
+clock is read. The workers are set up at the first evaluation, according to
+where a probe task of the backend runs, and kept for the whole fit:
 
-* :class:`ThreadWorkers` -- joblib's threads (or a backend that runs tasks
-  on another machine without Dask's scheduler, e.g. Ray's, which then ships
-  the splits and the states with every task, as plain joblib does); the
-  states are :class:`~hoag_shine.outer.criterion.FoldState` objects the parent
-  holds.
-* :class:`FolderWorkers` -- process workers on the parent's machine (loky,
-  multiprocessing): the splits are written once to a temporary folder and
-  memory-mapped by the workers; each task writes its new state there and
-  returns its path. The pipes to the workers carry ``O(n_hyper + n_coef)``
-  bytes per split and round; the L-BFGS memory goes through the folder
-  (RAM-backed ``/dev/shm`` when it exists).
+* :class:`JoblibWorkers` -- joblib's threads, or processes: each task gets
+  its split as an argument, so that joblib's own memory mapping applies to
+  its arrays (``max_nbytes``, ``mmap_mode``, ``temp_folder`` of the active
+  configuration). The parent holds the states
+  (:class:`~hoag_shine.outer.criterion.FoldState` objects) for threads and for
+  processes on another host (e.g. Ray's, which then get the states with
+  every task); process workers on this machine (loky, multiprocessing)
+  write each new state to a temporary folder and return the file's path.
 * :class:`DaskWorkers` -- Dask's distributed scheduler: the splits are
   scattered once; each state stays on the worker that computed it as a
   future, and the next task of that split is scheduled where its state and
-  data are. Only the slimmed results come back to the parent.
+  data are.
 
-After two rounds on the workers, the parent takes the splits back when the
-workers' last round took more than twice the splits' own work (as the
-workers measured it), and evaluates them itself, from the same states,
-until that takes longer than half that round. The results do not depend on
-where a split ran.
-
-Handles returned in place of states (file handles, futures) keep their
-state alive while the caller references them; :meth:`SplitRunner.close`
-releases every one of them together with the workers and the shipped data.
+Results from the workers lack the L-BFGS memory and inverse-Hessian
+operator (:func:`slim`), which stay with the states. Handles in place of
+states (files, futures) keep their state alive while referenced;
+:meth:`BackendRunner.close` releases them with the workers and the data.
 """
 import copy
 import dataclasses
-import math
 import os
 import pickle
 import shutil
@@ -47,28 +40,20 @@ from concurrent.futures import CancelledError
 from contextlib import ExitStack, contextmanager
 from time import perf_counter, sleep
 
-import joblib
 from joblib import Parallel, delayed, effective_n_jobs
 from scipy.optimize import OptimizeResult
 
 #: entries of the inner solver's result that stay on the worker: the L-BFGS
 #: memory and the inverse-Hessian operator built on it (O(m n_coef) bytes)
 HEAVY_INNER_FIELDS = ("memory", "inverse_hessian")
-#: a round of the splits that took less than this in the parent stays there:
-#: a round on two workers costs 30 to 60 ms beyond the splits' own work on
-#: an idle 2-core machine (the round trips, through Dask's scheduler or
-#: joblib's queues, and the states' copies), and saves at most half of the
-#: work, so that lighter rounds gain little or lose
-REMOTE_MIN_SECONDS = 0.25
-#: the parent takes the splits back from the workers only after a round
-#: there took more than this many times the splits' own work: rounds vary in
-#: weight along a fit (the tolerance tightens; the final verification is ten
-#: times tighter), and a heavy round kept in the parent costs far more than
-#: a light one sent to the workers
-PARENT_FACTOR = 2.0
 #: seconds a lost worker may take to leave the scheduler's list after the
 #: error it caused reached this process
 LEFT_WORKER_WAIT = 5.0
+#: RAM-backed folder of the state files, when it has room for them
+SHARED_MEMORY_FOLDER = "/dev/shm"
+#: states of one split that may be alive at once (the accepted point, the
+#: trial, the candidate answers the outer loop keeps)
+LIVE_STATES_PER_SPLIT = 4
 
 
 class WorkerLostError(RuntimeError):
@@ -107,8 +92,8 @@ class WorkerLostError(RuntimeError):
                          "on the workers that remain")
 
 
-def make_runner(folds, n_jobs, evaluate_fold):
-    """Runner for ``folds`` under the active joblib configuration.
+def make_runner(folds, n_jobs, evaluate_fold, state_nbytes=0):
+    """Runner for ``folds`` under ``n_jobs`` and the active joblib configuration.
 
     Parameters
     ----------
@@ -119,28 +104,31 @@ def make_runner(folds, n_jobs, evaluate_fold):
     evaluate_fold : callable
         ``evaluate_fold(fold, state, log_alpha, eps, options) -> (result,
         new_state)``, a module-level function.
+    state_nbytes : int, default=0
+        Expected size of one split's state (sizes the state files' folder).
 
     Returns
     -------
-    SplitRunner
-        Runner that evaluates in the parent only (one split or one worker),
-        or that sets workers up when a round is worth it.
+    SequentialRunner or BackendRunner
+        A :class:`BackendRunner` when joblib's effective number of workers
+        is more than one, else a :class:`SequentialRunner`.
     """
-    use_workers = len(folds) > 1 and effective_n_jobs(n_jobs) != 1
-    return SplitRunner(folds, evaluate_fold, n_jobs, use_workers)
+    if effective_n_jobs(n_jobs) > 1:
+        return BackendRunner(folds, evaluate_fold, n_jobs, state_nbytes)
+    return SequentialRunner(folds, evaluate_fold)
 
 
-def start_workers(folds, evaluate_fold, n_jobs):
+def start_workers(folds, evaluate_fold, n_jobs, state_nbytes=0):
     """Workers of the active joblib backend, chosen from where a probe task runs.
 
     Parameters
     ----------
-    folds, evaluate_fold, n_jobs
+    folds, evaluate_fold, n_jobs, state_nbytes
         As for :func:`make_runner`.
 
     Returns
     -------
-    ThreadWorkers, FolderWorkers or DaskWorkers
+    JoblibWorkers or DaskWorkers
         The workers, set up (split data shipped where they keep it).
     """
     stack = ExitStack()
@@ -152,27 +140,20 @@ def start_workers(folds, evaluate_fold, n_jobs):
             if client is not None:
                 stack.close()
                 return DaskWorkers(folds, evaluate_fold, client)
+        folder = None
         if pid != os.getpid() and host == socket.gethostname():
-            return FolderWorkers(folds, evaluate_fold, parallel, stack)
-        return ThreadWorkers(folds, evaluate_fold, parallel, stack)
+            folder = _state_folder(LIVE_STATES_PER_SPLIT * len(folds) * state_nbytes)
+            stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        return JoblibWorkers(folds, evaluate_fold, parallel, stack, folder)
     except BaseException:
         stack.close()
         raise
 
 
 def slim(result):
-    """The result without the inner solver's memory and inverse operator.
+    """A copy of a split's result whose ``inner`` lacks ``HEAVY_INNER_FIELDS``.
 
-    Parameters
-    ----------
-    result : HypergradientResult
-        Result of one split.
-
-    Returns
-    -------
-    HypergradientResult
-        A copy whose ``inner`` lacks the entries of ``HEAVY_INNER_FIELDS``;
-        every other field is the same object.
+    Every other field is the same object.
     """
     light = OptimizeResult({key: value for key, value in result.inner.items()
                             if key not in HEAVY_INNER_FIELDS})
@@ -206,85 +187,78 @@ def _without_memory(state):
     return dataclasses.replace(state, memory=None)
 
 
-class SplitRunner:
-    """Evaluates the splits of one fit, in the parent or on workers, where it is faster.
-
-    Rounds run in the parent, one split after another, until one takes at
-    least ``REMOTE_MIN_SECONDS``; the workers are then set up
-    (:func:`start_workers`) and take the next two rounds. From then on, a
-    round runs in the parent when the workers' last round took more than
-    ``PARENT_FACTOR`` times the splits' own work (as the workers timed it),
-    until a round in the parent takes longer than that round divided by
-    ``PARENT_FACTOR``.
+class SequentialRunner:
+    """Evaluates the splits one after another in the calling process.
 
     Parameters
     ----------
-    folds : list of (InnerProblem, LinearLoss)
-        The splits.
-    evaluate_fold : callable
-        Evaluation of one split (see :func:`make_runner`).
-    n_jobs : int or None
-        joblib's ``n_jobs`` of the workers (None defers to the
-        ``parallel_config`` active when they are set up).
-    use_workers : bool
-        False: the parent evaluates every round and no worker is ever set
-        up (one split, or one worker).
+    folds, evaluate_fold
+        As for :func:`make_runner`.
+    """
+
+    def __init__(self, folds, evaluate_fold):
+        self.folds = folds
+        self.evaluate_fold = evaluate_fold
+
+    def close(self):
+        """Nothing to release."""
+
+    @staticmethod
+    def lighten(states):
+        """The states without their L-BFGS memories."""
+        return [_without_memory(s) for s in states]
+
+    def evaluate(self, log_alpha, eps, states, options):
+        """Evaluate every split from its state; see :meth:`BackendRunner.evaluate`.
+
+        The results are complete (the L-BFGS memory included).
+        """
+        return [self.evaluate_fold(fold, state, log_alpha, eps, options)
+                for fold, state in zip(self.folds, states)]
+
+
+class BackendRunner:
+    """Evaluates the splits of one fit on the active joblib backend's workers.
+
+    The workers (:func:`start_workers`) are set up at the first evaluation.
+
+    Parameters
+    ----------
+    folds, evaluate_fold, n_jobs, state_nbytes
+        As for :func:`make_runner` (``n_jobs=None`` defers to the
+        ``parallel_config`` active when the workers are set up).
 
     Attributes
     ----------
-    workers : ThreadWorkers, FolderWorkers, DaskWorkers or None
+    workers : JoblibWorkers, DaskWorkers or None
         The workers, once set up.
-    rounds_on_workers : int
-        Rounds the workers evaluated so far.
     """
 
-    def __init__(self, folds, evaluate_fold, n_jobs, use_workers):
+    def __init__(self, folds, evaluate_fold, n_jobs, state_nbytes=0):
         self.folds = folds
         self.evaluate_fold = evaluate_fold
         self.n_jobs = n_jobs
-        self.use_workers = use_workers
+        self.state_nbytes = state_nbytes
         self.workers = None
-        self._seconds = {"workers": math.inf, "parent": 0.0}
-        self.rounds_on_workers = 0
 
     def close(self):
-        """Release the workers, the shipped data and every live state.
-
-        Calling it again does nothing. Workers that are garbage collected
-        without it release what they hold too.
-        """
+        """Release the workers, the shipped data and every live state (once)."""
         workers, self.workers = self.workers, None
         if workers is not None:
             workers.close()
 
-    def _in_parent(self):
-        if self.workers is None:
-            return self._seconds["parent"] < REMOTE_MIN_SECONDS
-        # the first round on the workers also pays for loading the splits
-        # there: it says nothing about the next ones
-        return (self.rounds_on_workers > 1
-                and PARENT_FACTOR * self._seconds["parent"] < self._seconds["workers"])
-
     def lighten(self, states):
         """The states without their L-BFGS memories, where they are kept.
 
-        Parameters
-        ----------
-        states : list of FoldState or state handles
-            States of one evaluation.
-
-        Returns
-        -------
-        list
-            States held by the parent lose their memory; handles are
-            replaced by handles of the memory-free states.
+        States held by the parent lose their memory; handles are replaced
+        by handles of the memory-free states.
         """
-        if self.workers is not None:
-            states = self.workers.lighten_handles(states)
-        return [_without_memory(s) for s in states]
+        if self.workers is None:
+            return [_without_memory(s) for s in states]
+        return self.workers.lighten(states)
 
     def evaluate(self, log_alpha, eps, states, options):
-        """Evaluate every split from its state, where that is faster.
+        """Evaluate every split from its state on the workers.
 
         Parameters
         ----------
@@ -300,29 +274,12 @@ class SplitRunner:
         Returns
         -------
         list of (HypergradientResult, FoldState or state handle)
-            Result and new state of each split. When the runner may use
-            workers, every result lacks its L-BFGS memory (see
-            :func:`slim`), wherever it was computed.
+            Slimmed result (see :func:`slim`) and new state of each split.
         """
-        in_parent = not self.use_workers or self._in_parent()
-        if not in_parent and self.workers is None:
-            self.workers = start_workers(self.folds, self.evaluate_fold, self.n_jobs)
-        start = perf_counter()
-        if in_parent:
-            if self.workers is not None:
-                states = self.workers.fetch(states)
-            pairs = [self.evaluate_fold(fold, state, log_alpha, eps, options)
-                     for fold, state in zip(self.folds, states)]
-            self._seconds["parent"] = perf_counter() - start
-        else:
-            pairs = self.workers.remote(log_alpha, eps, states, options)
-            self.rounds_on_workers += 1
-            self._seconds["workers"] = perf_counter() - start
-            self._seconds["parent"] = sum(r.time_forward + r.time_backward for r, _ in pairs)
-        if self.use_workers:
-            # the same content whichever way the round went
-            pairs = [(slim(result), state) for result, state in pairs]
-        return pairs
+        if self.workers is None:
+            self.workers = start_workers(self.folds, self.evaluate_fold, self.n_jobs,
+                                         self.state_nbytes)
+        return self.workers.remote(log_alpha, eps, states, options)
 
 
 class _Workers:
@@ -338,13 +295,13 @@ class _Workers:
         self._close()
 
 
-class ThreadWorkers(_Workers):
-    """joblib's workers given each split and its state with every task.
+class JoblibWorkers(_Workers):
+    """joblib's workers, each task given its split; the states in the parent or a folder.
 
-    Used for the threading backend (nothing is copied: the threads share the
-    parent's memory) and for backends that run tasks on another host
-    without Dask's scheduler (each task then carries its split and state
-    both ways, as a plain ``Parallel`` call would).
+    The splits are task arguments: threads copy nothing; process backends
+    memory-map their large arrays as joblib's configuration says. Without a
+    ``folder`` (threads, processes on another host) the parent holds the
+    states; with one, each task writes its new state there.
 
     Parameters
     ----------
@@ -355,49 +312,46 @@ class ThreadWorkers(_Workers):
     parallel : joblib.Parallel
         Entered ``Parallel`` whose workers run the splits.
     stack : contextlib.ExitStack
-        What :meth:`close` exits.
+        What :meth:`close` exits (the folder's removal included).
+    folder : str, optional
+        Folder of the state files.
     """
 
-    def __init__(self, folds, evaluate_fold, parallel, stack):
+    def __init__(self, folds, evaluate_fold, parallel, stack, folder=None):
         super().__init__(folds, evaluate_fold, stack)
         self.parallel = parallel
+        self.folder = folder
 
-    @staticmethod
-    def fetch(states):
-        """The states themselves (the parent holds them)."""
-        return list(states)
+    def lighten(self, states):
+        """Each state without its memory; a state file replaced by a file of that state."""
+        return [StateFile(_write_state(_without_memory(_read_state(s)), self.folder))
+                if isinstance(s, StateFile) else _without_memory(s) for s in states]
 
-    @staticmethod
-    def lighten_handles(states):
-        """The states themselves (no handle to replace)."""
-        return list(states)
+    def _stored(self, state):
+        """A handle for a state with a memory that the parent holds, else the state."""
+        if self.folder is None or isinstance(state, StateFile) or state.memory is None:
+            return state
+        return StateFile(_write_state(state, self.folder))
 
     def remote(self, log_alpha, eps, states, options):
-        """Evaluate every split on the workers from its state.
+        """Evaluate every split from its state; see :meth:`BackendRunner.evaluate`.
 
-        Parameters
-        ----------
-        log_alpha : ndarray of shape (n_hyper,)
-            Strengths.
-        eps : float
-            Relative tolerance.
-        states : list of FoldState
-            One per split (not modified).
-        options : dict
-            Keyword arguments of the split evaluation.
-
-        Returns
-        -------
-        list of (HypergradientResult, FoldState)
-            Result and new state of each split.
+        ``states`` are FoldState objects or :class:`StateFile` handles (only
+        read); the new states are of the same kind as the workers keep.
         """
-        return self.parallel(delayed(self.evaluate_fold)(fold, state, log_alpha, eps, options)
-                             for fold, state in zip(self.folds, states))
+        stored = [self._stored(state) for state in states]  # alive until the tasks end
+        out = self.parallel(
+            delayed(_evaluate_stored)(self.evaluate_fold, fold, state, log_alpha, eps,
+                                      options, self.folder)
+            for fold, state in zip(self.folds, stored))
+        if self.folder is None:
+            return out
+        return [(result, StateFile(path)) for result, path in out]
 
 
 @dataclasses.dataclass(frozen=True)
 class StateFile:
-    """Handle of a split's state stored in the folder of :class:`FolderWorkers`.
+    """Handle of a split's state stored in the folder of :class:`JoblibWorkers`.
 
     The file is removed when the handle is garbage collected, or with the
     folder when the workers are closed.
@@ -421,93 +375,21 @@ def _remove(path):
         pass
 
 
-def _temp_root():
-    """RAM-backed ``/dev/shm`` when usable, else the system's temporary folder."""
-    shm = "/dev/shm"
-    if os.path.isdir(shm) and os.access(shm, os.W_OK):
-        return shm
-    return tempfile.gettempdir()
+def _state_folder(nbytes):
+    """A new folder for the state files, in RAM when it has room for ``nbytes``.
 
-
-class FolderWorkers(_Workers):
-    """Process workers on this machine, sharing a temporary folder.
-
-    Parameters
-    ----------
-    folds : list of (InnerProblem, LinearLoss)
-        The splits, written to the folder once.
-    evaluate_fold : callable
-        Evaluation of one split (see :func:`make_runner`).
-    parallel : joblib.Parallel
-        Entered ``Parallel`` whose workers run the splits.
-    stack : contextlib.ExitStack
-        What :meth:`close` exits; the folder's removal is added to it.
+    ``/dev/shm`` is used when it is writable and its free space is at least
+    twice ``nbytes`` (a container's default 64 MB would not hold the states
+    of a large problem), else the system's temporary folder.
     """
-
-    def __init__(self, folds, evaluate_fold, parallel, stack):
-        folder = tempfile.mkdtemp(prefix="hoag_shine_", dir=_temp_root())
-        stack.callback(shutil.rmtree, folder, ignore_errors=True)
-        super().__init__(folds, evaluate_fold, stack)
-        self.parallel = parallel
-        self.folder = folder
-        self.fold_paths = []
-        for i, fold in enumerate(folds):
-            path = os.path.join(folder, f"fold-{i}.pkl")
-            joblib.dump(fold, path)
-            self.fold_paths.append(path)
-
-    @staticmethod
-    def fetch(states):
-        """The states themselves, read from their files where they are handles.
-
-        Parameters
-        ----------
-        states : list of FoldState or StateFile
-            States or handles.
-
-        Returns
-        -------
-        list of FoldState
-            The states.
-        """
-        return [_read_state(state) for state in states]
-
-    def lighten_handles(self, states):
-        """Each state file replaced by the file of its memory-free state."""
-        return [StateFile(_write_state(_without_memory(_read_state(s)), self.folder))
-                if isinstance(s, StateFile) else s for s in states]
-
-    def _stored(self, state):
-        """A handle for a state with a memory that the parent holds, else the state."""
-        if isinstance(state, StateFile) or state.memory is None:
-            return state
-        return StateFile(_write_state(state, self.folder))
-
-    def remote(self, log_alpha, eps, states, options):
-        """Evaluate every split on the workers from its state.
-
-        Parameters
-        ----------
-        log_alpha : ndarray of shape (n_hyper,)
-            Strengths.
-        eps : float
-            Relative tolerance.
-        states : list of FoldState or StateFile
-            One per split (the files are only read).
-        options : dict
-            Keyword arguments of the split evaluation.
-
-        Returns
-        -------
-        list of (HypergradientResult, StateFile)
-            Slimmed result and handle of the new state of each split.
-        """
-        stored = [self._stored(state) for state in states]  # alive until the tasks end
-        out = self.parallel(
-            delayed(_evaluate_stored)(self.evaluate_fold, path, state, log_alpha, eps,
-                                      options, self.folder)
-            for path, state in zip(self.fold_paths, stored))
-        return [(result, StateFile(path)) for result, path in out]
+    root = tempfile.gettempdir()
+    try:
+        free = shutil.disk_usage(SHARED_MEMORY_FOLDER).free
+    except OSError:
+        free = 0
+    if free >= 2 * nbytes and os.access(SHARED_MEMORY_FOLDER, os.W_OK):
+        root = SHARED_MEMORY_FOLDER
+    return tempfile.mkdtemp(prefix="hoag_shine_", dir=root)
 
 
 def _write_state(state, folder):
@@ -528,28 +410,24 @@ def _read_state(state):
     return state
 
 
-def _evaluate_stored(evaluate_fold, fold_path, state, log_alpha, eps, options, folder):
-    """Worker side of :class:`FolderWorkers`: read, evaluate, store the new state."""
-    fold = joblib.load(fold_path, mmap_mode="r")
+def _evaluate_stored(evaluate_fold, fold, state, log_alpha, eps, options, folder):
+    """Worker side of :class:`JoblibWorkers`: evaluate, store the new state if a folder."""
     result, new_state = evaluate_fold(fold, _read_state(state), log_alpha, eps, options)
-    return slim(result), _write_state(new_state, folder)
+    return slim(result), (new_state if folder is None else _write_state(new_state, folder))
 
 
 class DaskWorkers(_Workers):
     """Splits scattered to a Dask cluster, states kept there as futures.
 
-    Each split is scattered once and copied where it landed: the arrays of
-    scattered data come out of the received message, not always aligned
-    as numpy allocates them, and numpy's and BLAS's kernels then round
-    differently (results drifted by 1e-8 from the sequential fit's) and
-    run slower. A split's tasks are asked to run on the worker that holds
-    it, where its state stays; the scheduler runs them elsewhere if that
-    worker retires (handing its data over first). A worker that dies or is
-    cut off takes the states it held, which exist nowhere else: the next
-    call that needs them raises :class:`WorkerLostError` naming it, whatever
-    error the loss showed up as. From inside a Dask task (a fit within a Dask-backed
-    search), the blocking calls leave the worker's thread pool
-    (``secede``/``rejoin``), so that the splits' tasks can run meanwhile.
+    Each split is scattered once and copied where it landed: arrays taken
+    out of a received message are not always aligned as numpy allocates
+    them, and numpy's and BLAS's kernels then round differently (1e-8 from
+    the sequential fit) and run slower. A split's tasks are asked to run on
+    the worker holding it, where its state stays (elsewhere if that worker
+    retires, handing its data over). A worker that dies takes the states it
+    held: the next call raises :class:`WorkerLostError` naming it. Inside a
+    Dask task (a fit in a Dask-backed search), the blocking calls leave the
+    worker's thread pool (``secede``/``rejoin``).
 
     Parameters
     ----------
@@ -589,13 +467,11 @@ class DaskWorkers(_Workers):
     def _naming_lost_workers(self):
         """Errors caused by a worker that left abruptly become one :class:`WorkerLostError`.
 
-        Depending on when the worker left, its loss surfaces as a cancelled
-        future (lost dependencies), a closed connection, a scatter to an
-        address the scheduler no longer knows (KeyError) or a killed-worker
-        error; each is checked against the workers of the cluster. Any error
-        leaves the runner's frames without their local variables: the error,
-        kept by the caller, would otherwise keep the futures they hold, and
-        their data, on the cluster.
+        The loss surfaces as a cancelled future, a closed connection, a
+        scatter to an unknown address (KeyError) or a killed-worker error,
+        each checked against the cluster's workers. Any error leaves the
+        frames without their locals: kept by the caller, it would otherwise
+        keep their futures, and data, on the cluster.
         """
         from distributed import KilledWorker
 
@@ -622,38 +498,13 @@ class DaskWorkers(_Workers):
                 return left
             sleep(0.1)
 
-    def fetch(self, states):
-        """The states themselves, gathered in one call where they are futures.
-
-        Parameters
-        ----------
-        states : list of FoldState or distributed.Future
-            States or futures.
-
-        Returns
-        -------
-        list of FoldState
-            The states (gathered ones copied, for aligned arrays).
-        """
-        from distributed import Future
-
-        with self._naming_lost_workers(), _outside_worker_slot():
-            gathered = self.client.gather(list(states))
-        return [_own_arrays(state) if isinstance(handle, Future) else state
-                for handle, state in zip(states, gathered)]
-
-    def lighten_handles(self, states):
+    def lighten(self, states):
         """Each state future replaced by the future of its memory-free state (on its worker)."""
         from distributed import Future
 
-        light = []
-        for state in states:
-            if not isinstance(state, Future):
-                light.append(state)
-                continue
-            future = self.client.submit(_without_memory, state, pure=False)
-            self._issued[future.key] = future
-            light.append(future)
+        light = [self.client.submit(_without_memory, s, pure=False)
+                 if isinstance(s, Future) else _without_memory(s) for s in states]
+        self._issued.update((f.key, f) for f in light if isinstance(f, Future))
         return light
 
     def _stored(self, states):
@@ -676,23 +527,10 @@ class DaskWorkers(_Workers):
         return stored
 
     def remote(self, log_alpha, eps, states, options):
-        """Evaluate every split where its data and state are.
+        """Evaluate every split where its data and state are; new states are futures.
 
-        Parameters
-        ----------
-        log_alpha : ndarray of shape (n_hyper,)
-            Strengths.
-        eps : float
-            Relative tolerance.
-        states : list of FoldState or distributed.Future
-            One per split (the futures are only read).
-        options : dict
-            Keyword arguments of the split evaluation.
-
-        Returns
-        -------
-        list of (HypergradientResult, distributed.Future)
-            Slimmed result and future of the new state of each split.
+        See :meth:`BackendRunner.evaluate`; ``states`` are FoldState objects
+        or ``distributed.Future`` objects (only read).
         """
         with self._naming_lost_workers():
             return self._round(log_alpha, eps, states, options)
@@ -773,17 +611,5 @@ def _release(fold_futures, issued):
 
 
 def payload_nbytes(obj):
-    """Size in bytes of ``obj`` pickled as joblib ships it to a worker.
-
-    Parameters
-    ----------
-    obj : object
-        Anything picklable.
-
-    Returns
-    -------
-    int
-        Length of its pickle (protocol 5).
-    """
+    """Size in bytes of ``obj`` pickled as joblib ships it (protocol 5)."""
     return len(pickle.dumps(obj, protocol=5))
-

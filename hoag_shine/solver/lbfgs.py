@@ -21,14 +21,19 @@ class InnerConvergenceWarning(ConvergenceWarning):
 
 
 def _direction(memory, g):
-    d = -memory.apply(g)
+    d = _negated(memory.apply(g))
     if not np.all(np.isfinite(d)) or np.dot(d, g) >= 0:
         # a two-loop direction that is not a descent direction means the
         # memory is numerically stale: restart from -H0 g (steepest descent
         # for gamma I, whose gamma is 1 without pairs)
         memory.clear()
-        d = -memory.apply(g)
+        d = _negated(memory.apply(g))
     return d
+
+
+def _negated(v):
+    """``-v`` in place (``memory.apply`` returns a new vector of its own)."""
+    return np.negative(v, out=v)
 
 
 def _refresh_initial(memory, initial_matrix, x):
@@ -154,7 +159,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
                 nfev += 1
                 n_extra += 1
                 if np.all(np.isfinite(g_e)):
-                    memory.push(e, g_e - g)
+                    memory.adopt(np.array(e, dtype=float), g_e - g)
         t, new, n_ls = _search(fun_and_grad, x, f, g, memory, c1, c2, max_linesearch)
         nfev += n_ls
         if t is None and len(memory):
@@ -172,7 +177,8 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
         x_new, f_new, g_new = new
         s = x_new - x
         if np.linalg.norm(s) > ROUNDING_STEP * np.linalg.norm(x_new):
-            memory.push(s, g_new - g)
+            # both are new vectors of this loop's own: no copy
+            memory.adopt(s, g_new - g)
         x, f, g = x_new, f_new, g_new
         _refresh_initial(memory, initial_matrix, x)
         n_iter += 1

@@ -59,7 +59,8 @@ class _Phi:
 
     def __call__(self, t):
         with np.errstate(over="ignore", invalid="ignore"):
-            x_t = self.x + t * self.d
+            x_t = np.multiply(self.d, t)  # x + t d, with one new vector
+            x_t += self.x
         if not np.all(np.isfinite(x_t)):
             # the step leaves the floats: too long, whatever the function
             return np.inf, np.nan

@@ -1,5 +1,4 @@
 """The L-BFGS memory and the inverse-Hessian operator it defines."""
-import warnings
 from collections import deque
 
 import numpy as np
@@ -112,6 +111,24 @@ class LBFGSMemory:
             pairs already stored and of the initial matrix.
         """
         return self._append(np.array(s, dtype=float), np.array(y, dtype=float))
+
+    def adopt(self, s, y):
+        """Append the pair ``(s, y)`` as :meth:`push` does, without copying it.
+
+        For a solver whose ``s`` and ``y`` are new float vectors of its own:
+        the memory keeps them, and the caller must never modify them.
+
+        Parameters
+        ----------
+        s, y : ndarray of float of shape (n,)
+            Step and gradient change, handed over.
+
+        Returns
+        -------
+        bool
+            True if the pair was stored, False if it was skipped.
+        """
+        return self._append(s, y)
 
     @property
     def dimension(self):
