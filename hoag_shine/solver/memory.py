@@ -1,5 +1,4 @@
 """The L-BFGS memory and the inverse-Hessian operator it defines."""
-import warnings
 from collections import deque
 
 import numpy as np
