@@ -1,8 +1,8 @@
 """One strength against several (grouped, per-feature) on unseen test data, worst case first.
 
 Per-feature and grouped l2 strengths have many more hyperparameters than
-one strength, and can fit the validation folds at the expense of unseen data
-(issue 22). For every (data set, seed) the script splits ``X, y`` into a
+one strength, and can fit the validation folds at the expense of unseen data.
+For every (data set, seed) the script splits ``X, y`` into a
 train part (70 %) and a test part (30 %, stratified, seeded); no step of any
 fit sees the test part (data sets marked for it are standardised with the
 train part's statistics). On the train part it fits, with the same folds
@@ -20,9 +20,9 @@ train part's statistics). On the train part it fits, with the same folds
 It records the test log-loss (:func:`sklearn.metrics.log_loss` of
 ``predict_proba``), the fit's wall time, ``n_iter_``, the ratio of the test
 log-loss to the scalar run's, and any estimator attribute named by
-``--record-attr`` (``fallback_`` and ``multi_strength_rejected_`` by default,
-None when absent). It prints the multi-strength runs worst ratio first, a
-summary per configuration, and the issue's must-hold lines as measurements.
+``--record-attr`` (``fallback_`` and ``selection_`` by default, None when
+absent). It prints the multi-strength runs worst ratio first, a summary per
+configuration, and the project's targets for many strengths, as measurements.
 
 Usage::
 
@@ -59,9 +59,9 @@ TEST_SIZE = 0.3
 REFERENCE = "scalar"
 MULTI = ("grouped", "per-feature")
 LRCV = "LRCV(Cs=10)"
-#: the attributes the fix of issue 22 may add; more with --record-attr
-DEFAULT_ATTRS = ("fallback_", "multi_strength_rejected_")
-#: the issue's must-hold thresholds on the test-loss ratio to the scalar run
+#: what the fit says of the many strengths' selection; more with --record-attr
+DEFAULT_ATTRS = ("fallback_", "selection_")
+#: the targets for many strengths: test-loss ratio to the scalar run, share of runs, time
 NOT_WORSE, NEVER_ABOVE, SHARE, BETTER, TIME_FACTOR = 1.01, 1.05, 0.9, 0.99, 3.0
 QUICK = dict(datasets=("wine-0-vs-rest", "informative-irrelevant"), seeds=1, cv=3,
              max_samples=150)
@@ -303,7 +303,16 @@ def worst_first(rows):
 
 
 def _format_attrs(attrs):
-    return " ".join(f"{k}={v}" for k, v in attrs.items() if v is not None)
+    return " ".join(f"{k}={_short(v)}" for k, v in attrs.items() if v is not None)
+
+
+def _short(value):
+    """A selection_ dict as what was kept and the comparison's z-score; else as is."""
+    if isinstance(value, dict) and "kept" in value:
+        if value.get("std_error"):
+            return f"{value['kept']}(z={value['gain'] / value['std_error']:.1f})"
+        return value["kept"]
+    return value
 
 
 def format_runs(rows):
@@ -368,9 +377,9 @@ def family_medians(rows):
 
 
 def format_must_hold(summary, rows):
-    """The issue's must-hold lines, with the measured numbers (no verdict stamps)."""
+    """The targets for many strengths, with the measured numbers (no verdict stamps)."""
     multi = [c for c in MULTI if c in summary]
-    lines = [f"issue 22's must-hold lines, measured over {len(worst_first(rows))} "
+    lines = [f"targets for many strengths, measured over {len(worst_first(rows))} "
              "multi-strength runs:"]
     lines.append(f"- test-loss ratio <= {NOT_WORSE} in >= {SHARE:.0%} of runs: " + "; ".join(
         f"{c} {summary[c]['not_worse']:.0%} of {summary[c]['runs']}" for c in multi))

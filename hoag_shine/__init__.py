@@ -1,6 +1,6 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
 from .display import HistoryDisplay
-from .estimator import HyperOptimizer
+from .estimator import HyperOptimizer, ScalarFallbackWarning
 from .implicit.hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
 from .implicit.methods import METHODS, HypergradientMethod, get_method
 from .model.datafit import LogisticLoss
@@ -38,6 +38,7 @@ __all__ = [
     "minimize_lbfgs",
     "OPAUpdates",
     "ProbabilityLoss",
+    "ScalarFallbackWarning",
     "SCORINGS",
     "solve_and_differentiate",
     "STOP_MESSAGES",

@@ -95,6 +95,11 @@ class HistoryDisplay:
     def from_estimator(cls, estimator, *, ax=None, name=None, **kwargs):
         """Plot the history of a fitted :class:`HyperOptimizer`.
 
+        With per-feature or grouped strengths tuned after one strength
+        (``selection_`` not None), the run whose answer was kept is drawn
+        (the runs' losses are on different held-out samples): the one
+        strength's, or the many strengths' last run.
+
         Parameters
         ----------
         estimator : HyperOptimizer
@@ -119,7 +124,11 @@ class HistoryDisplay:
             name = estimator.method if isinstance(estimator.method, str) \
                 else type(estimator.method).__name__
         loss_name = get_scoring(estimator.scoring).name
-        return cls(estimator.history_, name=name, loss_name=loss_name).plot(ax=ax, **kwargs)
+        history = estimator.history_
+        if getattr(estimator, "selection_", None) is not None:
+            stage = next(r["stage"] for r in history if r["answer"])
+            history = [r for r in history if r["stage"] == stage]
+        return cls(history, name=name, loss_name=loss_name).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, *, name=None, color=None, x="log_alpha", negate_score=False):
         """Draw the score against the strength, and against time on a second Axes.

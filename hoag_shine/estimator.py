@@ -1,6 +1,7 @@
 """HyperOptimizer: l2-regularised logistic regression whose strengths are tuned by HOAG."""
 import numbers
 import warnings
+from dataclasses import dataclass
 from time import perf_counter
 
 import numpy as np
@@ -20,25 +21,36 @@ from .outer.criterion import HeldOutCriterion
 from .outer.escalation import BackwardEscalation
 from .solver.initial import get_initial_matrix
 from .model.problem import InnerProblem
-from .solver.lbfgs import InnerConvergenceWarning, minimize_lbfgs
-from .implicit.methods import METHODS, HypergradientMethod, conjugate_gradient, get_method
+from .solver.lbfgs import InnerConvergenceWarning
+from .solver.newton import solve_tightly
+from .implicit.methods import METHODS, HypergradientMethod, get_method
 from .outer.loop import STOP_MESSAGES, TOLERANCE_SCHEDULES, hoag
 from .model.scoring import get_scoring
 
-#: relative tolerance of the final refit's L-BFGS solve
-REFIT_TOL = 1e-8
-#: the Newton steps that follow it stop when the gradient is below POLISH_TOL
-#: (relative) and the next step would be below POLISH_STEP relative to ||w||
-POLISH_TOL, POLISH_STEP = 1e-13, 1e-11
-#: most Newton steps after the L-BFGS refit, and CG iterations per step
-POLISH_STEPS, POLISH_CG_ITER = 8, 200
-#: relative rounding of an objective value, on the scale of the objective at w = 0
-ROUNDING = 1e-12
 #: largest |log(alpha)| accepted in lambda_bounds: exp(100) ~ 3e43 is far past
 #: any useful strength, and the bound keeps every product with w finite
 MAX_ABS_BOUND = 100.0
 #: distance to a bound, as a fraction of the box's width, that counts as "at the bound"
 NEAR_BOUND = 0.01
+#: many strengths are kept when their loss on the held-out samples set aside is
+#: lower than one strength's by more than CHECK_Z standard errors of the difference
+CHECK_Z = 2.0
+#: fewest evaluations worth a run of many strengths after the run of one
+MIN_MANY_EVALUATIONS = 3
+#: the run of many strengths resolves its loss to this fraction of the sampling
+#: error of the held-out loss (or to tol, if finer): the comparison on the
+#: samples set aside cannot see finer differences
+MANY_TOL_FRACTION = 0.1
+
+
+class ScalarFallbackWarning(UserWarning):
+    """Per-feature or grouped strengths were not kept; one strength for all features was.
+
+    Raised by :meth:`HyperOptimizer.fit` when the many strengths did not
+    beat one strength on the held-out samples set aside for that comparison
+    (see ``check_fraction``), or could not be tuned; ``fallback_`` is then
+    True and ``selection_`` holds the comparison.
+    """
 
 
 class HyperOptimizer(ClassifierMixin, BaseEstimator):
@@ -68,7 +80,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         then replace ``opa_freq`` and ``backward_max_iter``.
     regularization : "scalar", "per-feature" or array-like of shape (n_features,)
         One strength, one per feature, or one per group given by an integer
-        or string label per feature (fractional numbers are refused).
+        or string label per feature (fractional numbers are refused). Many
+        strengths are tuned after one and kept only when they beat it on
+        held-out samples they were not tuned on (see ``check_fraction``).
     fit_intercept : bool, default=True
         Fit an unpenalised intercept.
     scoring : str or ProbabilityLoss, default="neg_log_loss"
@@ -135,6 +149,22 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         Inner iteration cap.
     validation_fraction : float, default=0.25
         Fraction held out for the outer loss when ``cv`` is None.
+    check_fraction : float in [0, 1), default=0.5
+        With per-feature or grouped strengths: the fraction of the held-out
+        samples set aside to judge them. One strength is tuned first (from
+        the mean of ``lambda_init``). Then the samples set aside leave every
+        split, training parts included, and the many strengths are tuned
+        from the one on what is left. They are kept when their models' loss
+        on the samples set aside is lower than that of the one strength's
+        models (trained on the same samples) by more than two standard
+        errors of the paired difference, and are then tuned again on all
+        the samples, from where they are. Otherwise the one strength is
+        kept, for every feature, with a :class:`ScalarFallbackWarning`
+        (``fallback_``). The samples are set aside class by class, seeded
+        by ``random_state`` (0 when None); the runs share ``max_iter``. 0
+        tunes the many strengths directly from ``lambda_init`` on all the
+        held-out samples, with nothing to guard against over-fitting them
+        (see :ref:`strengths-generalize`).
     cv : int, cross-validation splitter or iterable, default=None
         When given, the outer loss is the sum of the folds' held-out losses.
     n_jobs : int, default=None
@@ -230,6 +260,21 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         bound), "max_iter", "callback", or "not_finite" (the loss at
         ``lambda_init`` is not finite); the messages are in
         :data:`hoag_shine.outer.loop.STOP_MESSAGES`.
+    fallback_ : bool
+        True when per-feature or grouped strengths were asked for and one
+        strength was kept (see ``check_fraction``); ``log_alpha_`` then
+        holds the one strength for every feature or group.
+    selection_ : dict or None
+        With per-feature or grouped strengths and ``check_fraction > 0``:
+        ``kept`` ("many" or "one"), ``reason``, and after a run of many
+        strengths ``one_loss`` and ``many_loss`` (the weighted loss per
+        sample of each run's models on the samples set aside), ``gain``
+        (their difference), ``std_error`` (its standard error) and
+        ``check_samples``; None otherwise. ``history_`` then holds every
+        run, each record's ``stage`` saying which: "one" (one strength),
+        "many" (the many strengths without the samples set aside) and,
+        when they are kept, "again" (the many strengths tuned again on all
+        the samples, from where the previous run ended).
     best_score_ : float
         Validation score at ``log_alpha_`` in the sign and scale of
         scikit-learn's scorer of ``scoring``: minus the mean loss per
@@ -255,7 +300,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                  tolerance_init=1e-3, tolerance_decrease="exponential",
                  tolerance_factor=0.9, memory_size=None, warm_start_memory=True,
                  opa_freq=5, backward_max_iter=None, inner_max_iter=1000,
-                 validation_fraction=0.25, cv=None, n_jobs=None, refit=True,
+                 validation_fraction=0.25, check_fraction=0.5, cv=None, n_jobs=None,
+                 refit=True,
                  random_state=None, verbose=0, callback=None, initial_matrix="auto"):
         self.method = method
         self.regularization = regularization
@@ -276,6 +322,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         self.initial_matrix = initial_matrix
         self.inner_max_iter = inner_max_iter
         self.validation_fraction = validation_fraction
+        self.check_fraction = check_fraction
         self.cv = cv
         self.n_jobs = n_jobs
         self.refit = refit
@@ -328,6 +375,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         if self.cv is None:
             check_real("validation_fraction", self.validation_fraction, 0.0, 1.0,
                        low_open=True, high_open=True)
+        check_real("check_fraction", self.check_fraction, 0.0, 1.0, high_open=True)
         n_jobs = check_int("n_jobs", self.n_jobs, allow_none=True)
         if n_jobs == 0:
             raise ValueError("n_jobs must be None, a positive integer or a negative one "
@@ -419,8 +467,46 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight):
         """The body of :meth:`fit`: the fitted attributes, none of them set on ``self``."""
         start = perf_counter()
+        setup, fitted = self._setup(X, y, sample_weight)
+        if setup.n_hyper > 1 and self.check_fraction > 0:
+            tuned = self._tune_many(setup)
+        else:
+            tuned = self._tune(setup, setup.groups, setup.splits, setup.lam0,
+                               self.max_iter)
+            tuned.selection = None
+        result = tuned.result
+        _warn_if_gave_up(result, setup.bounds)
+        log_alpha = np.broadcast_to(result.log_alpha, (setup.n_hyper,)).copy()
+        alpha = np.exp(log_alpha)
+        fitted.update(
+            log_alpha_=log_alpha, alpha_=alpha, C_=1.0 / alpha, n_iter_=len(tuned.history),
+            history_=tuned.history, stop_reason_=result.stop_reason,
+            scores_=np.array([r["score"] for r in tuned.history]),
+            Cs_=np.exp(-np.array([r["log_alpha"] for r in tuned.history])),
+            best_score_=-result.outer_loss / tuned.weight,
+            fallback_=tuned.selection is not None and tuned.selection["kept"] == "one",
+            selection_=tuned.selection)
+        w = np.mean([r.w for r in result.results], axis=0)
+        groups = setup.groups if result.log_alpha.shape[0] > 1 else None
+        if self.refit:
+            problem = InnerProblem.from_data(setup.X, setup.codes, groups, self.fit_intercept,
+                                             n_classes=setup.n_classes,
+                                             sample_weight=setup.sample_weight)
+            w = self._refit(problem, w, result.log_alpha)
+        else:
+            problem = tuned.problem  # the layout of w is the same for every split
+        coef, intercept = problem.split_coef(w)
+        fitted.update(coef_=np.array(coef).reshape(-1, setup.X.shape[1]),
+                      intercept_=np.atleast_1d(np.array(intercept, dtype=float)))
+        if self.verbose:
+            print(f"[HyperOptimizer] {STOP_MESSAGES[result.stop_reason]}; best_score_ "
+                  f"{fitted['best_score_']:.6g}; fit in {perf_counter() - start:.2f}s",
+                  flush=True)
+        return fitted
+
+    def _setup(self, X, y, sample_weight):
+        """Validate the parameters and the data; the fit's setup and its first attributes."""
         bounds = self._check_params()
-        scoring = get_scoring(self.scoring)
         # validated through an unfitted twin, which takes n_features_in_ (and
         # feature_names_in_) in place of this estimator
         twin = type(self)(**self.get_params(deep=False))
@@ -442,7 +528,6 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         fitted["classes_"] = classes
         codes = codes.astype(np.intp)
         sample_weight = _class_weighted(self.class_weight, classes, codes, sample_weight)
-        n_classes = classes.shape[0]
         groups, n_hyper = self._groups(X.shape[1])
         lam0 = np.broadcast_to(np.asarray(self.lambda_init, dtype=float), (n_hyper,)) \
             if np.ndim(self.lambda_init) == 0 else np.asarray(self.lambda_init, dtype=float)
@@ -452,80 +537,150 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         method = get_method(self.method, max_iter=self.backward_max_iter,
                             freq=self.opa_freq)
         splits = self._splits(X, codes, sample_weight)
+        setup = _Setup(X=X, codes=codes, sample_weight=sample_weight,
+                       n_classes=classes.shape[0], groups=groups, n_hyper=n_hyper,
+                       lam0=lam0.copy(), bounds=tuple(bounds), method=method,
+                       scoring=get_scoring(self.scoring), splits=splits)
+        return setup, fitted
 
-        def weights(idx):
-            return None if sample_weight is None else sample_weight[idx]
-
-        folds = [(InnerProblem.from_data(X[tr], codes[tr], groups, self.fit_intercept,
-                                         n_classes=n_classes, sample_weight=weights(tr)),
-                  scoring.outer_loss(X[te], codes[te], n_classes, self.fit_intercept,
-                                     weights(te)))
-                 for tr, te in splits]
-        held_out = sum(outer.total_weight for _, outer in folds)
+    def _tune(self, setup, groups, splits, lam0, max_iter, what="", initial_coef=None,
+              tol=None):
+        """One HOAG run: the strengths of ``groups`` on ``splits``, (train, held-out) pairs."""
+        s = setup
+        folds = [(InnerProblem.from_data(s.X[train], s.codes[train], groups,
+                                         self.fit_intercept, n_classes=s.n_classes,
+                                         sample_weight=s.weights(train)),
+                  s.scoring.outer_loss(s.X[part], s.codes[part], s.n_classes,
+                                       self.fit_intercept, s.weights(part)))
+                 for train, part in splits]
+        weight = sum(outer.total_weight for _, outer in folds)
+        n_hyper = lam0.shape[0]
         if self.verbose:
-            size = (f"{held_out:.0f} held-out samples" if sample_weight is None
-                    else f"held-out weight {held_out:.6g}")
-            print(f"[HyperOptimizer] tuning {n_hyper} strength{'s' * (n_hyper > 1)} on "
-                  f"{len(folds)} split{'s' * (len(folds) > 1)} ({size}): loss = "
-                  f"{scoring.name} per held-out sample, at most {self.max_iter} "
+            size = (f"{weight:.0f} held-out samples" if s.sample_weight is None
+                    else f"held-out weight {weight:.6g}")
+            print(f"[HyperOptimizer] tuning {n_hyper} strength{'s' * (n_hyper > 1)}{what} "
+                  f"on {len(folds)} split{'s' * (len(folds) > 1)} ({size}): loss = "
+                  f"{s.scoring.name} per held-out sample, at most {max_iter} "
                   "evaluations", flush=True)
         criterion = HeldOutCriterion(
-            folds, method, memory_size=self.memory_size,
+            folds, s.method, memory_size=self.memory_size,
             inner_max_iter=self.inner_max_iter,
             warm_start_memory=self.warm_start_memory, n_jobs=self.n_jobs,
-            initial_matrix=self.initial_matrix)
+            initial_matrix=self.initial_matrix, initial_coef=initial_coef)
         with criterion:  # releases the workers and the fold data, also on error
-            result = hoag(criterion, lam0.copy(), max_iter=self.max_iter, tol=self.tol,
-                          bounds=tuple(bounds), tolerance_init=self.tolerance_init,
+            result = hoag(criterion, lam0.copy(), max_iter=max_iter,
+                          tol=self.tol if tol is None else tol,
+                          bounds=s.bounds, tolerance_init=self.tolerance_init,
                           tolerance_decrease=self.tolerance_decrease,
                           tolerance_factor=self.tolerance_factor, callback=self.callback,
-                          verbose=self.verbose, escalation=BackwardEscalation(method),
-                          loss_scale=held_out)
-        _warn_if_gave_up(result, bounds)
-        alpha = np.exp(result.log_alpha)
+                          verbose=self.verbose, escalation=BackwardEscalation(s.method),
+                          loss_scale=weight)
         # scores in the scorer's sign and scale: minus the mean loss per sample
-        history = [dict(r, score=-r["outer_loss"] / held_out) for r in result.history]
-        fitted.update(
-            log_alpha_=result.log_alpha, alpha_=alpha, C_=1.0 / alpha,
-            n_iter_=result.n_iter, history_=history, stop_reason_=result.stop_reason,
-            scores_=np.array([r["score"] for r in history]),
-            Cs_=np.exp(-np.array([r["log_alpha"] for r in history])),
-            best_score_=-result.outer_loss / held_out)
-        w = np.mean([r.w for r in result.results], axis=0)
-        problem = folds[0][0]  # the layout of w is the same for every split
-        if self.refit:
-            problem = InnerProblem.from_data(X, codes, groups, self.fit_intercept,
-                                             n_classes=n_classes, sample_weight=sample_weight)
-            w = self._refit(problem, w, result.log_alpha)
-        coef, intercept = problem.split_coef(w)
-        fitted.update(coef_=np.array(coef).reshape(-1, X.shape[1]),
-                      intercept_=np.atleast_1d(np.array(intercept, dtype=float)))
-        if self.verbose:
-            print(f"[HyperOptimizer] {STOP_MESSAGES[result.stop_reason]}; best_score_ "
-                  f"{fitted['best_score_']:.6g}; fit in {perf_counter() - start:.2f}s",
-                  flush=True)
-        return fitted
+        history = [dict(r, score=-r["outer_loss"] / weight) for r in result.history]
+        return _Tuned(result=result, weight=weight, history=history, problem=folds[0][0],
+                      tol=self.tol if tol is None else tol)
+
+    def _tune_many(self, setup):
+        """Many strengths, kept only when they beat one strength on samples set aside.
+
+        One strength is tuned first, on the splits as given. Then
+        ``check_fraction`` of the held-out samples are set aside, out of
+        every training and held-out part, and the many strengths are tuned
+        from the one on what is left. On the samples set aside, which
+        neither run's models nor the many strengths' choice saw, the many
+        strengths are kept when their models' loss is below the one
+        strength's (solved on the same training parts) by more than
+        ``CHECK_Z`` standard errors of the paired difference.
+        """
+        s = setup
+        one = self._tune(s, None, s.splits, s.lam0.mean(keepdims=True), self.max_iter,
+                         " (one first)")
+        for r in one.history:
+            r.update(log_alpha=np.full(s.n_hyper, r["log_alpha"][0]), stage="one")
+        left = self.max_iter - one.result.n_iter
+        splits, check = _set_aside(s, self.check_fraction, self.random_state)
+        reason = None
+        if one.result.stop_reason in ("callback", "not_finite"):
+            reason = f"the run of one strength stopped ({one.result.stop_reason})"
+        elif left < MIN_MANY_EVALUATIONS:
+            reason = (f"max_iter={self.max_iter} left {left} evaluations after the "
+                      f"{one.result.n_iter} of one strength")
+        elif splits is None:
+            reason = ("the held-out samples are too few to set some aside and keep every "
+                      "class in every training part")
+        if reason is not None:
+            one.selection = dict(kept="one", reason=reason)
+            return self._fall_back(one, s)
+        losses, weights = _check_losses(s, s.held_out, [r.w for r in one.result.results],
+                                        self.fit_intercept)
+        start = [_solve(s, train, None, one.result.log_alpha, r.w, self)
+                 for (train, _), r in zip(splits, one.result.results)]
+        many = self._tune(s, s.groups, splits, np.full(s.n_hyper, one.result.log_alpha[0]),
+                          left, " (then many)", start,
+                          tol=max(self.tol, MANY_TOL_FRACTION * _relative_error(losses, weights)))
+        offset = one.history[-1]["time"] if one.history else 0.0
+        for i, r in enumerate(many.history):
+            r.update(iteration=one.result.n_iter + i, time=offset + r["time"], stage="many")
+        selection = _compare_on_check(s, check, start, [r.w for r in many.result.results],
+                                      self.fit_intercept)
+        keep = many.result.stop_reason != "not_finite" and \
+            selection["gain"] > CHECK_Z * selection["std_error"]
+        kept, dropped = (many, one) if keep else (one, many)
+        for r in dropped.history:
+            r["answer"] = False
+        selection.update(kept="many" if keep else "one", reason=(
+            "the many strengths' loss on the samples set aside is lower" if keep else
+            "the many strengths' loss on the samples set aside is not lower by more "
+            "than its uncertainty"))
+        kept.history, kept.selection = one.history + many.history, selection
+        if not keep:
+            return self._fall_back(one, s)
+        return self._again(s, many, one.result.n_iter + many.result.n_iter)
+
+    def _again(self, setup, many, used):
+        """The kept many strengths tuned again on the splits as given, from where they are.
+
+        What the samples set aside validated is the tuning of many
+        strengths; the answer is that tuning on all the samples, which the
+        final model is fitted on. Without evaluations left, the strengths
+        tuned without the samples set aside are the answer.
+        """
+        left = self.max_iter - used
+        if left < MIN_MANY_EVALUATIONS:
+            return many
+        again = self._tune(setup, setup.groups, setup.splits, many.result.log_alpha, left,
+                           " (again, with the samples set aside)",
+                           [r.w for r in many.result.results], tol=many.tol)
+        offset = many.history[-1]["time"]
+        for i, r in enumerate(again.history):
+            r.update(iteration=used + i, time=offset + r["time"], stage="again")
+        for r in many.history:
+            r["answer"] = False
+        again.history = many.history + again.history
+        again.selection = dict(many.selection, kept="many")
+        return again
+
+    @staticmethod
+    def _fall_back(one, setup):
+        """The run of one strength as the answer, with a ScalarFallbackWarning."""
+        sel = one.selection
+        detail = ""
+        if "gain" in sel:
+            detail = (f" (loss per sample there {sel['many_loss']:.6g} against "
+                      f"{sel['one_loss']:.6g}, difference {-sel['gain']:.2g} +- "
+                      f"{sel['std_error']:.2g})")
+        warnings.warn(f"HyperOptimizer: the {setup.n_hyper} strengths were not kept: "
+                      f"{sel['reason']}{detail}; one strength for all features is "
+                      "(fallback_ is True)", ScalarFallbackWarning, stacklevel=5)
+        return one
 
     def _refit(self, problem, w0, log_alpha):
-        """Solve on all the data: L-BFGS, then Newton steps until they are negligible.
-
-        L-BFGS reaches ``REFIT_TOL`` quickly but crawls beyond it on
-        ill-conditioned problems (tiny strengths on separable data); a few
-        Newton steps, their systems solved by CG, then make the model
-        independent of the starting point (so that, for instance, integer
-        sample weights and repeated rows give the same model).
-        """
-        fun = problem.fun_and_grad(log_alpha)
-        f0, g0 = fun(np.zeros(problem.n_coef))
-        g0 = np.linalg.norm(g0)
-        # no warning from L-BFGS: the Newton steps below finish what it may
-        # leave short, and the warning below judges the end point
-        w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0,
-                           max_iter=self.inner_max_iter, warn=False).x
-        w, g_norm = _newton_polish(problem, fun, w, log_alpha, f0, g0)
-        if not g_norm <= REFIT_TOL * g0:
+        """Solve on all the data at ``log_alpha`` to the refit's precision."""
+        w, g_norm, target = solve_tightly(problem, log_alpha, w0,
+                                          max_iter=self.inner_max_iter)
+        if not g_norm <= target:
             warnings.warn(f"the final refit stopped at gradient norm {g_norm:.3e} > "
-                          f"{REFIT_TOL * g0:.3e}; raise inner_max_iter",
+                          f"{target:.3e}; raise inner_max_iter",
                           InnerConvergenceWarning, stacklevel=4)
         return w
 
@@ -618,55 +773,6 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         if z.ndim == 2:
             return self.classes_[np.argmax(z, axis=1)]
         return self.classes_[(z > 0).astype(int)]
-
-
-def _newton_polish(problem, fun, w, log_alpha, f0, g0):
-    """Newton steps (CG on the Hessian, backtracking) from ``w`` until the next is negligible.
-
-    The steps stop once the gradient norm is below ``POLISH_TOL * g0`` and
-    the next step, predicted from the last full one by the ratio of the
-    gradient norms, would move ``w`` by at most ``POLISH_STEP`` times its
-    norm: a small gradient says little when the Hessian's smallest
-    eigenvalue is tiny (strengths near the lower bound on nearly separable
-    data), and a small inexact step little when the features' scales differ
-    by orders of magnitude (CG may not have reached the directions of small
-    curvature). They also stop after ``POLISH_STEPS``, or when a step no
-    longer makes progress. ``f0`` and ``g0`` are the objective and the
-    gradient norm at ``w = 0``, the scales of the objective's rounding and
-    of the gradient. Returns the last point and its gradient norm.
-    """
-    f, g = fun(w)
-    g_norm = np.linalg.norm(g)
-    tol = POLISH_TOL * g0
-    rounding = ROUNDING * max(abs(f0), abs(f))
-    for _ in range(POLISH_STEPS):
-        if g_norm == 0:
-            break
-        d, _ = conjugate_gradient(problem.hessian_operator(w, log_alpha), -g,
-                                  tol=min(0.1, np.sqrt(g_norm / tol) * 1e-6),
-                                  max_iter=POLISH_CG_ITER)
-        slope = np.dot(g, d)
-        if not (np.all(np.isfinite(d)) and slope < 0):
-            break
-        # near the solution the predicted decrease falls below the rounding
-        # of f, a sum of terms much larger than it on nearly separable data:
-        # a full step that decreases the gradient norm is then taken when f
-        # rose by no more than that rounding
-        at_rounding = -slope <= rounding
-        for t in 0.5 ** np.arange(12):
-            f_t, g_t = fun(w + t * d)
-            if f_t <= f + 1e-4 * t * slope or (
-                    at_rounding and t == 1 and f_t - f <= rounding
-                    and np.linalg.norm(g_t) < g_norm):
-                break
-        else:
-            break
-        w, f, g = w + t * d, f_t, g_t
-        g_norm, previous = np.linalg.norm(g), g_norm
-        if (g_norm <= tol and t == 1
-                and np.linalg.norm(d) * g_norm / previous <= POLISH_STEP * np.linalg.norm(w)):
-            break
-    return w, g_norm
 
 
 def _fitted_state(estimator):
@@ -873,3 +979,141 @@ def _check_split(i, split, n_samples):
         raise ValueError(f"the training and held-out indices of split {i} of cv overlap: "
                          f"{shared[:5].tolist()}")
     return train, test
+
+
+@dataclass
+class _Setup:
+    """What every run of a fit shares: the validated data, the strengths' layout, the splits."""
+
+    X: object
+    codes: np.ndarray
+    sample_weight: object
+    n_classes: int
+    groups: object
+    n_hyper: int
+    lam0: np.ndarray
+    bounds: tuple
+    method: object
+    scoring: object
+    splits: list
+
+    @property
+    def held_out(self):
+        """The held-out part of each split."""
+        return [test for _, test in self.splits]
+
+    def weights(self, idx):
+        """The sample weights of the samples ``idx`` (None without weights)."""
+        return None if self.sample_weight is None else self.sample_weight[idx]
+
+
+@dataclass
+class _Tuned:
+    """One HOAG run of a fit: its result, held-out weight, history and first split's problem."""
+
+    result: object
+    weight: float
+    history: list
+    problem: object
+    tol: float
+    selection: object = None
+
+
+def _set_aside(setup, fraction, random_state):
+    """Set ``fraction`` of the held-out samples aside, out of every split.
+
+    The samples are drawn among the held-out samples of positive weight,
+    class by class where every class allows it, seeded by ``random_state``
+    (0 when None, so that the same data give the same fit); at least one is
+    drawn, and at least one is left. They leave every part of every split:
+    with cross-validation a sample held out by one split trains the others,
+    and the many strengths, chosen on all of them, must not have seen it.
+
+    Returns
+    -------
+    splits : list of (ndarray, ndarray), or None
+        The (training, held-out) parts of each split without them; None
+        when a part would lose every sample of positive weight, or a
+        training part a class.
+    check : list of ndarray, or None
+        The samples set aside among each split's held-out part.
+    """
+    rng = check_random_state(0 if random_state is None else random_state)
+    held = np.unique(np.concatenate(setup.held_out))
+    weights = setup.weights(held)
+    positive = held if weights is None else held[weights > 0]
+    if positive.shape[0] < 2:
+        return None, None
+    n_check = min(max(1, int(round(fraction * positive.shape[0]))), positive.shape[0] - 1)
+    try:
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_check, random_state=rng)
+        _, chosen = next(splitter.split(positive, setup.codes[positive]))
+    except ValueError:  # a class too small to be on both sides
+        chosen = rng.permutation(positive.shape[0])[:n_check]
+    aside = np.sort(positive[chosen])
+    splits, check = [], []
+    for train, part in setup.splits:
+        train, tune = np.setdiff1d(train, aside), np.setdiff1d(part, aside)
+        kept_classes = np.unique(setup.codes[_positive(setup, train)])
+        if _positive(setup, tune).shape[0] == 0 or kept_classes.shape[0] < setup.n_classes:
+            return None, None
+        splits.append((train, tune))
+        check.append(np.intersect1d(part, aside))
+    return splits, check
+
+
+def _positive(setup, idx):
+    """The samples of ``idx`` of positive weight."""
+    weights = setup.weights(idx)
+    return idx if weights is None else idx[weights > 0]
+
+
+def _solve(setup, train, groups, log_alpha, w0, estimator):
+    """The inner solution on the samples ``train`` at ``log_alpha``, solved tightly from ``w0``."""
+    problem = InnerProblem.from_data(setup.X[train], setup.codes[train], groups,
+                                     estimator.fit_intercept, n_classes=setup.n_classes,
+                                     sample_weight=setup.weights(train))
+    return solve_tightly(problem, log_alpha, w0, max_iter=estimator.inner_max_iter)[0]
+
+
+def _check_losses(setup, check, coefs, fit_intercept):
+    """Weighted losses of each split's model ``coefs`` on its samples ``check``, and the weights."""
+    losses, weights = [], []
+    for part, w in zip(check, coefs):
+        if part.shape[0] == 0:
+            continue
+        outer = setup.scoring.outer_loss(setup.X[part], setup.codes[part], setup.n_classes,
+                                         fit_intercept, setup.weights(part))
+        values = outer.pointwise.loss(outer.matvec(w))
+        losses.append(values)
+        weights.append(np.ones(values.shape[0]) if outer.sample_weight is None
+                       else outer.sample_weight)
+    return np.concatenate(losses), np.concatenate(weights)
+
+
+def _compare_on_check(setup, check, one, many, fit_intercept):
+    """Loss per sample of two sets of split models on the samples set aside, and their difference.
+
+    ``gain`` is how much lower the weighted mean loss of the models
+    ``many`` is than that of ``one``; ``std_error`` the standard error of
+    that mean difference (the samples' differences taken as independent
+    draws, weighted).
+    """
+    one_loss, weights = _check_losses(setup, check, one, fit_intercept)
+    many_loss, _ = _check_losses(setup, check, many, fit_intercept)
+    total = weights.sum()
+    difference = many_loss - one_loss
+    mean = np.dot(weights, difference) / total
+    std_error = np.sqrt(np.dot(weights ** 2, (difference - mean) ** 2)) / total
+    gain = -mean if np.isfinite(mean) and np.isfinite(std_error) else -np.inf
+    return dict(one_loss=np.dot(weights, one_loss) / total,
+                many_loss=np.dot(weights, many_loss) / total, gain=gain,
+                std_error=std_error, check_samples=int(weights.shape[0]))
+
+
+def _relative_error(losses, weights):
+    """Standard error of the weighted mean of ``losses``, relative to that mean."""
+    total = weights.sum()
+    mean = np.dot(weights, losses) / total
+    error = np.sqrt(np.dot(weights ** 2, (losses - mean) ** 2)) / total
+    return error / abs(mean) if mean != 0 and np.isfinite(error) else 0.0

@@ -74,8 +74,7 @@ def test_rows_have_every_field_and_ratios_to_the_scalar_run(quick_run):
         assert r["time_ratio"] == pytest.approx(r["time"] / scalar["time"])
         if r["config"] != LRCV:
             assert r["n_iter"] <= 5
-            assert set(r["attrs"]) == {"fallback_", "multi_strength_rejected_",
-                                       "n_features_in_"}
+            assert set(r["attrs"]) == {"fallback_", "selection_", "n_features_in_"}
             assert r["attrs"]["n_features_in_"] == r["n_features"]
 
 

@@ -1,6 +1,7 @@
 """HistoryDisplay: draws the history it is given, truthfully, on the Axes it is given."""
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def _fitted(**params):
 def test_from_estimator_on_one_axes(x):
     """One Axes: the score per held-out sample against the strength, on that Axes; C on a
     log scale."""
-    clf, _, _ = _fitted(regularization="per-feature", max_iter=12)
+    clf, _, _ = _fitted(regularization="per-feature", max_iter=12, check_fraction=0)
     fig, ax = plt.subplots()
     display = HistoryDisplay.from_estimator(clf, ax=ax, x=x)
     assert display.ax_ is ax and display.axes_.shape == (1,)
@@ -160,6 +161,27 @@ def test_drawn_over_a_validation_curve():
     np.testing.assert_allclose(display.answer_markers_[0].get_ydata(), [at_answer],
                                rtol=1e-5)
     np.testing.assert_allclose(display.answer_markers_[0].get_xdata(), clf.C_)
+
+
+@pytest.mark.parametrize("groups, kept", [("per-feature", "one"), ("noise", "many")])
+def test_from_estimator_draws_the_run_whose_answer_was_kept(groups, kept):
+    X, y = load_dataset("breast-cancer")
+    X = np.asarray(X.todense()) if hasattr(X, "todense") else X
+    if groups == "noise":  # one group of real columns, one of noise: the groups win
+        noise = np.random.default_rng(0).standard_normal((X.shape[0], 100))
+        X, groups = np.hstack([X, noise]), np.r_[np.zeros(X.shape[1]), np.ones(100)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = HyperOptimizer("shine", regularization=groups, cv=3).fit(X, y)
+    assert clf.selection_["kept"] == kept
+    display = HistoryDisplay.from_estimator(clf, ax=plt.subplots()[1])
+    answers = [r for r in clf.history_ if r["answer"]]
+    assert len(answers) == 1
+    assert answers[0]["stage"] == ("one" if kept == "one" else "again")
+    drawn = [r for r in clf.history_ if r["stage"] == answers[0]["stage"]]
+    assert display.answer_markers_[0].get_ydata()[0] == clf.best_score_
+    scores = {r["score"] for r in drawn}
+    assert set(display.accepted_lines_[0].get_ydata()) <= scores
 
 
 def test_default_figure_keeps_its_labels_inside(tmp_path):

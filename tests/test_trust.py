@@ -75,7 +75,7 @@ def gap(est, X, y, splits, fit_intercept, best):
 
 @pytest.fixture(scope="module")
 def informative50():
-    """The issue's failing problem: seeds 2 and 3 of the default estimator went astray."""
+    """The problem that once failed: seeds 2 and 3 of the default estimator went astray."""
     X, y = make_classification(n_samples=10000, n_features=500, n_informative=50,
                                random_state=0)
     X_train, _, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=0,

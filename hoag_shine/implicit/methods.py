@@ -16,26 +16,9 @@ import numbers
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from scipy.sparse.linalg import LinearOperator, cg
 
+from ..solver.cg import conjugate_gradient
 from ..solver.opa import OPAUpdates
-
-
-class _CountingOperator(LinearOperator):
-    """Wrap a LinearOperator and count its products with vectors."""
-
-    def __init__(self, op):
-        super().__init__(dtype=op.dtype, shape=op.shape)
-        self.op = op
-        self.count = 0
-
-    def _matvec(self, v):
-        self.count += 1
-        return self.op.matvec(v)
-
-    def _matmat(self, V):
-        self.count += V.shape[1]
-        return self.op.matmat(V)
 
 
 def _check_tol(name, value):
@@ -51,42 +34,6 @@ def _check_iter(name, value):
 
 def _pick(override, default):
     return default if override is None else override
-
-
-def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
-                       preconditioner=None):
-    """Solve ``H q = rhs`` by (preconditioned) CG to relative tolerance ``tol``.
-
-    Parameters
-    ----------
-    hessian : LinearOperator
-        Symmetric positive definite operator.
-    rhs : ndarray
-        Right-hand side.
-    x0 : ndarray, optional
-        Starting point (warm start).
-    tol : float, default=1e-10
-        Stop when ``||H q - rhs|| <= tol * ||rhs||``.
-    max_iter : int, optional
-        Iteration cap (default ``10 * n``).
-    preconditioner : LinearOperator, optional
-        SPD approximation of ``H^{-1}``.
-
-    Returns
-    -------
-    q : ndarray
-        Approximate solution.
-    n_hvp : int
-        Hessian-vector products used (including the residual of ``x0``).
-    """
-    counted = _CountingOperator(hessian)
-    if max_iter is None:
-        max_iter = 10 * hessian.shape[0]
-    if max_iter == 0:
-        return (np.zeros_like(rhs) if x0 is None else np.array(x0, dtype=float)), 0
-    q, _ = cg(counted, rhs, x0=x0, rtol=tol, atol=0.0, maxiter=max_iter,
-              M=preconditioner)
-    return q, counted.count
 
 
 class HypergradientMethod:

@@ -70,6 +70,9 @@ class HeldOutCriterion:
     initial_matrix : str or callable, default="auto"
         Initial matrix of the inner L-BFGS two-loop recursion, see
         :func:`get_initial_matrix`.
+    initial_coef : list of ndarray, optional
+        Where the first inner solve of each split starts (zeros when None),
+        e.g. the solutions of an earlier run at nearby strengths.
 
     Notes
     -----
@@ -100,7 +103,8 @@ class HeldOutCriterion:
     """
 
     def __init__(self, folds, method, *, memory_size=None, inner_max_iter=1000,
-                 warm_start_memory=True, n_jobs=None, initial_matrix="auto"):
+                 warm_start_memory=True, n_jobs=None, initial_matrix="auto",
+                 initial_coef=None):
         self.folds = folds
         self.method = method
         self.memory_size = memory_size
@@ -108,6 +112,10 @@ class HeldOutCriterion:
         self.initial_matrix = initial_matrix
         self.warm_start_memory = warm_start_memory
         self.n_jobs = n_jobs
+        if initial_coef is not None and [np.shape(w) for w in initial_coef] != [
+                (problem.n_coef,) for problem, _ in folds]:
+            raise ValueError("initial_coef must hold one vector of n_coef entries per split")
+        self.initial_coef = initial_coef
         self._runner = None
 
     def __enter__(self):
@@ -163,7 +171,7 @@ class HeldOutCriterion:
         return 8 * n_coef * (2 * m + 2)
 
     def initial_state(self, log_alpha):
-        """Cold-start state at strengths ``log_alpha``: ``w = 0``, empty memory.
+        """First state at strengths ``log_alpha``: ``w = 0`` (or ``initial_coef``), empty memory.
 
         Parameters
         ----------
@@ -173,14 +181,17 @@ class HeldOutCriterion:
         Returns
         -------
         list of FoldState
-            One state per split, with ``w = 0``, no memory, no ``q``, and
-            ``grad_norm0`` the norm of the inner gradient at ``w = 0`` and
-            ``log_alpha``.
+            One state per split, with ``w = 0`` (or the split's
+            ``initial_coef``), no memory, no ``q``, and ``grad_norm0`` the
+            norm of the inner gradient at ``w = 0`` and ``log_alpha`` (the
+            scale of the inner tolerances, whatever the start).
         """
         states = []
-        for problem, _ in self.folds:
+        for i, (problem, _) in enumerate(self.folds):
             w = np.zeros(problem.n_coef)
             g0 = problem.value_and_gradient(w, log_alpha)[1]
+            if self.initial_coef is not None:
+                w = np.array(self.initial_coef[i], dtype=float)
             states.append(FoldState(w, None, None, log_alpha, float(np.linalg.norm(g0))))
         return states
 

@@ -1,0 +1,167 @@
+"""Many strengths are kept only when they beat one strength on samples they were not tuned on."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from hoag_shine import HyperOptimizer, ScalarFallbackWarning
+from hoag_shine.estimator import _compare_on_check, _set_aside
+
+
+def noisy_breast_cancer(n_noise=300, seed=0):
+    """Breast cancer, standardised, with pure-noise columns appended; groups real / noise."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    noise = np.random.default_rng(seed).standard_normal((X.shape[0], n_noise))
+    groups = np.r_[np.zeros(X.shape[1], int), np.ones(n_noise, int)]
+    return np.hstack([X, noise]), y, groups
+
+
+def test_grouped_strengths_that_help_are_kept_and_beat_one_strength_on_test_data():
+    X, y, groups = noisy_breast_cancer()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y,
+                                                        random_state=0)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    one = HyperOptimizer(cv=cv).fit(X_train, y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalarFallbackWarning)
+        grouped = HyperOptimizer(cv=cv, regularization=groups).fit(X_train, y_train)
+    assert not grouped.fallback_ and grouped.selection_["kept"] == "many"
+    stages = [r["stage"] for r in grouped.history_]
+    assert stages == sorted(stages, key=["one", "many", "again"].index)
+    assert {"one", "many", "again"} == set(stages) and grouped.n_iter_ <= grouped.max_iter
+    assert [r["stage"] for r in grouped.history_ if r["answer"]] == ["again"]
+    # the noise group is penalised harder than the real one, and than one strength
+    assert grouped.log_alpha_[1] > one.log_alpha_[0] > grouped.log_alpha_[0]
+    assert grouped.selection_["gain"] > 2 * grouped.selection_["std_error"] > 0
+    ratio = (log_loss(y_test, grouped.predict_proba(X_test))
+             / log_loss(y_test, one.predict_proba(X_test)))
+    assert ratio < 0.8
+
+
+def test_a_fallback_is_exactly_the_fit_of_one_strength():
+    # 60 samples, 40 features, 3 informative: per-feature strengths overfit
+    X, y = make_classification(90, 40, n_informative=3, n_redundant=0, random_state=3)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    one = HyperOptimizer(cv=cv).fit(X, y)
+    with pytest.warns(ScalarFallbackWarning, match="40 strengths were not kept"):
+        many = HyperOptimizer(cv=cv, regularization="per-feature").fit(X, y)
+    assert many.fallback_ and many.selection_["kept"] == "one"
+    assert many.selection_["gain"] <= 2 * many.selection_["std_error"]
+    np.testing.assert_array_equal(many.log_alpha_, np.full(40, one.log_alpha_[0]))
+    np.testing.assert_allclose(many.coef_, one.coef_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(many.intercept_, one.intercept_, rtol=1e-12, atol=1e-14)
+    assert many.best_score_ == one.best_score_
+    assert many.stop_reason_ == one.stop_reason_
+    stages = [r["stage"] for r in many.history_]
+    assert stages[:one.n_iter_] == ["one"] * one.n_iter_ and set(stages[one.n_iter_:]) == {"many"}
+    assert [r["iteration"] for r in many.history_] == list(range(many.n_iter_))
+    assert np.all(np.diff([r["time"] for r in many.history_]) >= 0)
+    assert many.n_iter_ <= many.max_iter and many.Cs_.shape == (many.n_iter_, 40)
+
+
+def test_the_comparison_is_the_paired_difference_of_the_log_losses():
+    X, y, groups = noisy_breast_cancer(n_noise=20)
+    cv = StratifiedKFold(3, shuffle=True, random_state=1)
+    est = HyperOptimizer(cv=cv, regularization=groups, refit=False)
+    setup, _ = est._setup(X, y, None)
+    _, check = _set_aside(setup, 0.5, 0)
+    rng = np.random.default_rng(0)
+    one = [rng.standard_normal(X.shape[1] + 1) for _ in check]
+    many = [rng.standard_normal(X.shape[1] + 1) for _ in check]
+    selection = _compare_on_check(setup, check, one, many, fit_intercept=True)
+
+    def losses(coefs):
+        out = []
+        for part, w in zip(check, coefs):
+            z = X[part] @ w[:-1] + w[-1]
+            out.append(np.logaddexp(0.0, -np.where(y[part] == 1, z, -z)))
+        return np.concatenate(out)
+
+    a, b = losses(one), losses(many)
+    assert selection["check_samples"] == a.shape[0]
+    np.testing.assert_allclose(selection["one_loss"], a.mean(), rtol=1e-12)
+    np.testing.assert_allclose(selection["many_loss"], b.mean(), rtol=1e-12)
+    np.testing.assert_allclose(selection["gain"], a.mean() - b.mean(), rtol=1e-12)
+    np.testing.assert_allclose(selection["std_error"],
+                               np.std(b - a) / np.sqrt(a.shape[0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("cv", [None, 4])
+def test_the_samples_set_aside_leave_every_split(weighted, cv):
+    X, y = make_classification(200, 5, weights=[0.8], random_state=0)
+    sample_weight = None
+    if weighted:
+        sample_weight = np.random.default_rng(0).uniform(0.5, 2.0, 200)
+        sample_weight[::7] = 0.0
+    est = HyperOptimizer(cv=cv, regularization="per-feature", random_state=3)
+    setup, _ = est._setup(X, y, sample_weight)
+    splits, check = _set_aside(setup, 0.3, None)
+    again = _set_aside(setup, 0.3, None)
+    aside = np.unique(np.concatenate(check))
+    held = np.unique(np.concatenate(setup.held_out))
+    positive = held if sample_weight is None else held[sample_weight[held] > 0]
+    assert aside.shape[0] == round(0.3 * positive.shape[0])
+    assert np.all(np.isin(aside, positive))
+    # the classes in the proportions of the held-out samples, to one sample
+    assert abs(np.mean(y[aside]) - np.mean(y[positive])) * aside.shape[0] <= 1
+    for (train, part), (train2, tune), c, (train3, tune3), c3 in zip(
+            setup.splits, splits, check, *again):
+        np.testing.assert_array_equal(np.sort(np.r_[tune, c]), np.sort(part))
+        np.testing.assert_array_equal(train2, np.setdiff1d(train, aside))
+        assert np.intersect1d(train2, aside).size == 0 and np.intersect1d(tune, aside).size == 0
+        np.testing.assert_array_equal(c, np.intersect1d(part, aside))
+        for first, second in ((train2, train3), (tune, tune3), (c, c3)):
+            np.testing.assert_array_equal(first, second)  # random_state None: one draw
+
+
+def test_a_class_that_the_set_aside_would_empty_falls_back():
+    X, y = make_classification(60, 4, random_state=0)
+    y[:3] = 2  # a third class of 3 samples
+    est = HyperOptimizer(regularization="per-feature", cv=3)
+    setup, _ = est._setup(X, y, None)
+    # with cross-validation the samples set aside leave the training parts too:
+    # setting most aside takes the third class out of some training part
+    assert _set_aside(setup, 0.95, 0) == (None, None)
+    assert _set_aside(setup, 0.2, 0)[0] is not None
+
+
+def test_too_few_evaluations_left_fall_back_with_the_reason():
+    X, y, groups = noisy_breast_cancer(n_noise=10)
+    with pytest.warns(ScalarFallbackWarning, match="max_iter=3 left"):
+        est = HyperOptimizer(regularization=groups, max_iter=3, random_state=0).fit(X, y)
+    assert est.fallback_ and est.n_iter_ <= 3
+    assert "gain" not in est.selection_
+    assert np.ptp(est.log_alpha_) == 0
+
+
+def test_check_fraction_zero_tunes_the_many_strengths_directly():
+    X, y, groups = noisy_breast_cancer(n_noise=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalarFallbackWarning)
+        est = HyperOptimizer(regularization=groups, check_fraction=0, random_state=0,
+                             max_iter=8).fit(X, y)
+    assert est.selection_ is None and not est.fallback_
+    assert "stage" not in est.history_[0]
+    np.testing.assert_array_equal(est.history_[0]["log_alpha"], np.zeros(2))
+
+
+def test_one_strength_has_no_selection():
+    X, y, _ = noisy_breast_cancer(n_noise=10)
+    est = HyperOptimizer(random_state=0, max_iter=8).fit(X, y)
+    assert est.selection_ is None and est.fallback_ is False
+
+
+@pytest.mark.parametrize("value, error", [
+    (1.0, ValueError), (-0.1, ValueError), (np.nan, ValueError), ("half", TypeError),
+    (True, TypeError),
+])
+def test_bad_check_fraction(value, error):
+    X, y, _ = noisy_breast_cancer(n_noise=2)
+    with pytest.raises(error, match="check_fraction"):
+        HyperOptimizer(regularization="per-feature", check_fraction=value).fit(X, y)
