@@ -1,6 +1,6 @@
 """hoag_shine: gradient-based hyperparameter optimization with SHINE."""
 from .display import HistoryDisplay
-from .estimator import HyperOptimizer, ScalarFallbackWarning
+from .estimator import HyperOptimizer
 from .implicit.hypergradient import HypergradientResult, hypergradient, solve_and_differentiate
 from .implicit.methods import METHODS, HypergradientMethod, get_method
 from .model.datafit import LogisticLoss
@@ -13,6 +13,7 @@ from .solver.initial import INITIAL_MATRICES, get_initial_matrix
 from .solver.lbfgs import InnerConvergenceWarning, minimize_lbfgs
 from .solver.memory import InverseHessianOperator, LBFGSMemory
 from .solver.opa import OPAUpdates
+from .tuning import ScalarFallbackWarning
 
 __version__ = "0.4.0"
 

@@ -9,7 +9,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from hoag_shine import HyperOptimizer, ScalarFallbackWarning
-from hoag_shine.estimator import _compare_on_check, _set_aside
+from hoag_shine.tuning import _compare_on_check, _set_aside
 
 
 def noisy_breast_cancer(n_noise=300, seed=0):

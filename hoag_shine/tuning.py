@@ -1,0 +1,363 @@
+"""How a fit tunes its strengths: one HOAG run, or one strength and then many, judged.
+
+:func:`tune` runs HOAG on the splits of a fit. :func:`tune_many` tunes one
+strength, then the many strengths (per-feature or grouped) without a part of
+the held-out samples, and keeps them only when they beat the one strength
+there (:func:`again` then tunes them on all the samples); otherwise
+:func:`fall_back` keeps the one strength, with a
+:class:`ScalarFallbackWarning`. The estimator's parameters are read from
+``est``, the :class:`~hoag_shine.HyperOptimizer` being fitted.
+"""
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.utils import check_random_state
+
+from .model.problem import InnerProblem
+from .outer.criterion import HeldOutCriterion
+from .outer.escalation import BackwardEscalation
+from .outer.loop import hoag
+from .solver.newton import solve_tightly
+
+#: distance to a bound, as a fraction of the box's width, that counts as "at the bound"
+NEAR_BOUND = 0.01
+#: many strengths are kept when their loss on the held-out samples set aside is
+#: lower than one strength's by more than CHECK_Z standard errors of the difference
+CHECK_Z = 2.0
+#: fewest evaluations worth a run of many strengths after the run of one
+MIN_MANY_EVALUATIONS = 3
+#: the run of many strengths resolves its loss to this fraction of the sampling
+#: error of the held-out loss (or to tol, if finer): the comparison on the
+#: samples set aside cannot see finer differences
+MANY_TOL_FRACTION = 0.1
+
+
+
+class ScalarFallbackWarning(UserWarning):
+    """Per-feature or grouped strengths were not kept; one strength for all features was.
+
+    Raised by :meth:`HyperOptimizer.fit` when the many strengths did not
+    beat one strength on the held-out samples set aside for that comparison
+    (see ``check_fraction``), or could not be tuned; ``fallback_`` is then
+    True and ``selection_`` holds the comparison.
+    """
+
+
+def tune(est, setup, groups, splits, lam0, max_iter, what="", initial_coef=None,
+          tol=None):
+    """One HOAG run: the strengths of ``groups`` on ``splits``, (train, held-out) pairs."""
+    s = setup
+    folds = [(InnerProblem.from_data(s.X[train], s.codes[train], groups,
+                                     est.fit_intercept, n_classes=s.n_classes,
+                                     sample_weight=s.weights(train)),
+              s.scoring.outer_loss(s.X[part], s.codes[part], s.n_classes,
+                                   est.fit_intercept, s.weights(part)))
+             for train, part in splits]
+    weight = sum(outer.total_weight for _, outer in folds)
+    n_hyper = lam0.shape[0]
+    if est.verbose:
+        size = (f"{weight:.0f} held-out samples" if s.sample_weight is None
+                else f"held-out weight {weight:.6g}")
+        print(f"[HyperOptimizer] tuning {n_hyper} strength{'s' * (n_hyper > 1)}{what} "
+              f"on {len(folds)} split{'s' * (len(folds) > 1)} ({size}): loss = "
+              f"{s.scoring.name} per held-out sample, at most {max_iter} "
+              "evaluations", flush=True)
+    criterion = HeldOutCriterion(
+        folds, s.method, memory_size=est.memory_size,
+        inner_max_iter=est.inner_max_iter,
+        warm_start_memory=est.warm_start_memory, n_jobs=est.n_jobs,
+        initial_matrix=est.initial_matrix, initial_coef=initial_coef)
+    with criterion:  # releases the workers and the fold data, also on error
+        result = hoag(criterion, lam0.copy(), max_iter=max_iter,
+                      tol=est.tol if tol is None else tol,
+                      bounds=s.bounds, tolerance_init=est.tolerance_init,
+                      tolerance_decrease=est.tolerance_decrease,
+                      tolerance_factor=est.tolerance_factor, callback=est.callback,
+                      verbose=est.verbose, escalation=BackwardEscalation(s.method),
+                      loss_scale=weight)
+    # scores in the scorer's sign and scale: minus the mean loss per sample
+    history = [dict(r, score=-r["outer_loss"] / weight) for r in result.history]
+    return _Tuned(result=result, weight=weight, history=history, problem=folds[0][0],
+                  tol=est.tol if tol is None else tol)
+
+def tune_many(est, setup):
+    """Many strengths, kept only when they beat one strength on samples set aside.
+
+    One strength is tuned first, on the splits as given. Then
+    ``check_fraction`` of the held-out samples are set aside, out of
+    every training and held-out part, and the many strengths are tuned
+    from the one on what is left. On the samples set aside, which
+    neither run's models nor the many strengths' choice saw, the many
+    strengths are kept when their models' loss is below the one
+    strength's (solved on the same training parts) by more than
+    ``CHECK_Z`` standard errors of the paired difference.
+    """
+    s = setup
+    one = tune(est, s, None, s.splits, s.lam0.mean(keepdims=True), est.max_iter,
+                     " (one first)")
+    for r in one.history:
+        r.update(log_alpha=np.full(s.n_hyper, r["log_alpha"][0]), stage="one")
+    left = est.max_iter - one.result.n_iter
+    splits, check = _set_aside(s, est.check_fraction, est.random_state)
+    reason = None
+    if one.result.stop_reason in ("callback", "not_finite"):
+        reason = f"the run of one strength stopped ({one.result.stop_reason})"
+    elif left < MIN_MANY_EVALUATIONS:
+        reason = (f"max_iter={est.max_iter} left {left} evaluations after the "
+                  f"{one.result.n_iter} of one strength")
+    elif splits is None:
+        reason = ("the held-out samples are too few to set some aside and keep every "
+                  "class in every training part")
+    if reason is not None:
+        one.selection = dict(kept="one", reason=reason)
+        return fall_back(one, s)
+    losses, weights = _check_losses(s, s.held_out, [r.w for r in one.result.results],
+                                    est.fit_intercept)
+    start = [_solve(s, train, None, one.result.log_alpha, r.w, est)
+             for (train, _), r in zip(splits, one.result.results)]
+    many = tune(est, s, s.groups, splits, np.full(s.n_hyper, one.result.log_alpha[0]),
+                      left, " (then many)", start,
+                      tol=max(est.tol, MANY_TOL_FRACTION * _relative_error(losses, weights)))
+    offset = one.history[-1]["time"] if one.history else 0.0
+    for i, r in enumerate(many.history):
+        r.update(iteration=one.result.n_iter + i, time=offset + r["time"], stage="many")
+    selection = _compare_on_check(s, check, start, [r.w for r in many.result.results],
+                                  est.fit_intercept)
+    keep = many.result.stop_reason != "not_finite" and \
+        selection["gain"] > CHECK_Z * selection["std_error"]
+    kept, dropped = (many, one) if keep else (one, many)
+    for r in dropped.history:
+        r["answer"] = False
+    selection.update(kept="many" if keep else "one", reason=(
+        "the many strengths' loss on the samples set aside is lower" if keep else
+        "the many strengths' loss on the samples set aside is not lower by more "
+        "than its uncertainty"))
+    kept.history, kept.selection = one.history + many.history, selection
+    if not keep:
+        return fall_back(one, s)
+    return again(est, s, many, one.result.n_iter + many.result.n_iter)
+
+def again(est, setup, many, used):
+    """The kept many strengths tuned again on the splits as given, from where they are.
+
+    What the samples set aside validated is the tuning of many
+    strengths; the answer is that tuning on all the samples, which the
+    final model is fitted on. Without evaluations left, the strengths
+    tuned without the samples set aside are the answer.
+    """
+    left = est.max_iter - used
+    if left < MIN_MANY_EVALUATIONS:
+        return many
+    again = tune(est, setup, setup.groups, setup.splits, many.result.log_alpha, left,
+                       " (again, with the samples set aside)",
+                       [r.w for r in many.result.results], tol=many.tol)
+    offset = many.history[-1]["time"]
+    for i, r in enumerate(again.history):
+        r.update(iteration=used + i, time=offset + r["time"], stage="again")
+    for r in many.history:
+        r["answer"] = False
+    again.history = many.history + again.history
+    again.selection = dict(many.selection, kept="many")
+    return again
+
+def fall_back(one, setup):
+    """The run of one strength as the answer, with a ScalarFallbackWarning."""
+    sel = one.selection
+    detail = ""
+    if "gain" in sel:
+        detail = (f" (loss per sample there {sel['many_loss']:.6g} against "
+                  f"{sel['one_loss']:.6g}, difference {-sel['gain']:.2g} +- "
+                  f"{sel['std_error']:.2g})")
+    warnings.warn(f"HyperOptimizer: the {setup.n_hyper} strengths were not kept: "
+                  f"{sel['reason']}{detail}; one strength for all features is "
+                  "(fallback_ is True)", ScalarFallbackWarning, stacklevel=5)
+    return one
+
+
+def warn_if_gave_up(result, bounds):
+    """ConvergenceWarning for the ways a HOAG run can end short of an optimum."""
+    reasons = []
+    lam, grad = result.log_alpha, result.grad
+    # "near": within 1% of the box's width, where a step toward the bound
+    # would be cut by it
+    near = NEAR_BOUND * (bounds[1] - bounds[0])
+    for side, value, outward in (("lower", bounds[0], grad > 0),
+                                 ("upper", bounds[1], grad < 0)):
+        hit = np.abs(lam - value) <= near
+        if not hit.any():
+            continue
+        where = (f"{hit.sum()} of {lam.shape[0]} log(alpha)" if lam.shape[0] > 1
+                 else f"log(alpha) = {lam[0]:.4g}")
+        pushing = hit & outward
+        if pushing.any():
+            reasons.append(f"{where} ended at or near the {side} bound {value:g} with the "
+                           f"outer loss still decreasing toward it ({pushing.sum()} "
+                           "pushing outward); widen lambda_bounds")
+        else:
+            reasons.append(f"{where} ended at or near the {side} bound {value:g}, but the "
+                           "outer loss was not decreasing toward it")
+    if result.stop_reason == "max_iter":
+        reasons.append(f"the outer loop stopped at max_iter={result.n_iter} evaluations "
+                       "before it could show that less than tol was left to gain; raise "
+                       "max_iter")
+    tried = any(r["decision"] in ("reject", "uncertain") for r in result.history)
+    if tried and result.stop_reason != "bounds" \
+            and np.array_equal(lam, result.history[0]["log_alpha"]):
+        reasons.append("no step decreased the outer loss by more than its uncertainty; "
+                       "the strengths stayed at lambda_init")
+    for r in result.results:
+        if not r.inner.success:
+            reasons.append("the inner solver did not reach its tolerance at the final "
+                           f"strengths ({r.inner.message}); raise inner_max_iter or "
+                           "loosen tolerance_init")
+            break
+    else:
+        if result.unsolved:
+            reasons.append("the inner solver stopped short of its tolerance at some "
+                           "evaluated strengths, so the losses compared there, the start's "
+                           "included, may be off by more than their uncertainties; "
+                           "standardise X (features of very different scales make the "
+                           "inner problem ill-conditioned) or raise inner_max_iter")
+    for reason in reasons:
+        warnings.warn(f"HyperOptimizer: {reason}.", ConvergenceWarning, stacklevel=4)
+
+
+@dataclass
+class Setup:
+    """What every run of a fit shares: the validated data, the strengths' layout, the splits."""
+
+    X: object
+    codes: np.ndarray
+    sample_weight: object
+    n_classes: int
+    groups: object
+    n_hyper: int
+    lam0: np.ndarray
+    bounds: tuple
+    method: object
+    scoring: object
+    splits: list
+
+    @property
+    def held_out(self):
+        """The held-out part of each split."""
+        return [test for _, test in self.splits]
+
+    def weights(self, idx):
+        """The sample weights of the samples ``idx`` (None without weights)."""
+        return None if self.sample_weight is None else self.sample_weight[idx]
+
+
+@dataclass
+class _Tuned:
+    """One HOAG run of a fit: its result, held-out weight, history and first split's problem."""
+
+    result: object
+    weight: float
+    history: list
+    problem: object
+    tol: float
+    selection: object = None
+
+
+def _set_aside(setup, fraction, random_state):
+    """Set ``fraction`` of the held-out samples aside, out of every split.
+
+    The samples are drawn among the held-out samples of positive weight,
+    class by class where every class allows it, seeded by ``random_state``
+    (0 when None, so that the same data give the same fit); at least one is
+    drawn, and at least one is left. They leave every part of every split:
+    with cross-validation a sample held out by one split trains the others,
+    and the many strengths, chosen on all of them, must not have seen it.
+
+    Returns
+    -------
+    splits : list of (ndarray, ndarray), or None
+        The (training, held-out) parts of each split without them; None
+        when a part would lose every sample of positive weight, or a
+        training part a class.
+    check : list of ndarray, or None
+        The samples set aside among each split's held-out part.
+    """
+    rng = check_random_state(0 if random_state is None else random_state)
+    held = np.unique(np.concatenate(setup.held_out))
+    weights = setup.weights(held)
+    positive = held if weights is None else held[weights > 0]
+    if positive.shape[0] < 2:
+        return None, None
+    n_check = min(max(1, int(round(fraction * positive.shape[0]))), positive.shape[0] - 1)
+    try:
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_check, random_state=rng)
+        _, chosen = next(splitter.split(positive, setup.codes[positive]))
+    except ValueError:  # a class too small to be on both sides
+        chosen = rng.permutation(positive.shape[0])[:n_check]
+    aside = np.sort(positive[chosen])
+    splits, check = [], []
+    for train, part in setup.splits:
+        train, tune = np.setdiff1d(train, aside), np.setdiff1d(part, aside)
+        kept_classes = np.unique(setup.codes[_positive(setup, train)])
+        if _positive(setup, tune).shape[0] == 0 or kept_classes.shape[0] < setup.n_classes:
+            return None, None
+        splits.append((train, tune))
+        check.append(np.intersect1d(part, aside))
+    return splits, check
+
+
+def _positive(setup, idx):
+    """The samples of ``idx`` of positive weight."""
+    weights = setup.weights(idx)
+    return idx if weights is None else idx[weights > 0]
+
+
+def _solve(setup, train, groups, log_alpha, w0, estimator):
+    """The inner solution on the samples ``train`` at ``log_alpha``, solved tightly from ``w0``."""
+    problem = InnerProblem.from_data(setup.X[train], setup.codes[train], groups,
+                                     estimator.fit_intercept, n_classes=setup.n_classes,
+                                     sample_weight=setup.weights(train))
+    return solve_tightly(problem, log_alpha, w0, max_iter=estimator.inner_max_iter)[0]
+
+
+def _check_losses(setup, check, coefs, fit_intercept):
+    """Weighted losses of each split's model ``coefs`` on its samples ``check``, and the weights."""
+    losses, weights = [], []
+    for part, w in zip(check, coefs):
+        if part.shape[0] == 0:
+            continue
+        outer = setup.scoring.outer_loss(setup.X[part], setup.codes[part], setup.n_classes,
+                                         fit_intercept, setup.weights(part))
+        values = outer.pointwise.loss(outer.matvec(w))
+        losses.append(values)
+        weights.append(np.ones(values.shape[0]) if outer.sample_weight is None
+                       else outer.sample_weight)
+    return np.concatenate(losses), np.concatenate(weights)
+
+
+def _compare_on_check(setup, check, one, many, fit_intercept):
+    """Loss per sample of two sets of split models on the samples set aside, and their difference.
+
+    ``gain`` is how much lower the weighted mean loss of the models
+    ``many`` is than that of ``one``; ``std_error`` the standard error of
+    that mean difference (the samples' differences taken as independent
+    draws, weighted).
+    """
+    one_loss, weights = _check_losses(setup, check, one, fit_intercept)
+    many_loss, _ = _check_losses(setup, check, many, fit_intercept)
+    total = weights.sum()
+    difference = many_loss - one_loss
+    mean = np.dot(weights, difference) / total
+    std_error = np.sqrt(np.dot(weights ** 2, (difference - mean) ** 2)) / total
+    gain = -mean if np.isfinite(mean) and np.isfinite(std_error) else -np.inf
+    return dict(one_loss=np.dot(weights, one_loss) / total,
+                many_loss=np.dot(weights, many_loss) / total, gain=gain,
+                std_error=std_error, check_samples=int(weights.shape[0]))
+
+
+def _relative_error(losses, weights):
+    """Standard error of the weighted mean of ``losses``, relative to that mean."""
+    total = weights.sum()
+    mean = np.dot(weights, losses) / total
+    error = np.sqrt(np.dot(weights ** 2, (losses - mean) ** 2)) / total
+    return error / abs(mean) if mean != 0 and np.isfinite(error) else 0.0
