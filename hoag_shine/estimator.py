@@ -128,13 +128,16 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         split, training parts included, and the many strengths are tuned
         from the one on what is left. They are kept when their models' loss
         on the samples set aside is lower than that of the one strength's
-        models (trained on the same samples) by more than two standard
-        errors of the paired difference, and are then tuned again on all
-        the samples, from where they are. Otherwise the one strength is
-        kept, for every feature, with a :class:`ScalarFallbackWarning`
-        (``fallback_``). The samples are set aside class by class, seeded
-        by ``random_state`` (0 when None); the runs share ``max_iter``. 0
-        tunes the many strengths directly from ``lambda_init`` on all the
+        models (trained on the same samples, at the strength found or at
+        that strength scaled to the training weight left, whichever does
+        better there) by more than two standard errors of the paired
+        difference, and are then tuned again on all the samples, from where
+        they are. Otherwise the one strength is kept, for
+        every feature, with a :class:`ScalarFallbackWarning`
+        (``fallback_``); so it is when fewer than 20 samples can be set
+        aside. The samples are set aside class by class, seeded by
+        ``random_state`` (0 when None); the runs share ``max_iter``. 0 tunes
+        the many strengths directly from ``lambda_init`` on all the
         held-out samples, with nothing to guard against over-fitting them
         (see :ref:`strengths-generalize`).
     cv : int, cross-validation splitter or iterable, default=None
@@ -242,11 +245,13 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         strengths ``one_loss`` and ``many_loss`` (the weighted loss per
         sample of each run's models on the samples set aside), ``gain``
         (their difference), ``std_error`` (its standard error) and
-        ``check_samples``; None otherwise. ``history_`` then holds every
-        run, each record's ``stage`` saying which: "one" (one strength),
-        "many" (the many strengths without the samples set aside) and,
+        ``check_samples`` (distinct samples set aside); None otherwise.
+        ``history_`` then holds every run, each record's ``stage`` saying
+        which: "one" (one strength), "many" (the many strengths without
+        the samples set aside) and,
         when they are kept, "again" (the many strengths tuned again on all
-        the samples, from where the previous run ended).
+        the samples, from where the previous run ended). The callback's
+        states carry the stage too.
     best_score_ : float
         Validation score at ``log_alpha_`` in the sign and scale of
         scikit-learn's scorer of ``scoring``: minus the mean loss per
@@ -424,14 +429,13 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             tuned = tune_many(self, setup)
         else:
             tuned = tune(self, setup, setup.groups, setup.splits, setup.lam0, self.max_iter)
-            tuned.selection = None
         result = tuned.result
         warn_if_gave_up(result, setup.bounds)
         log_alpha = np.broadcast_to(result.log_alpha, (setup.n_hyper,)).copy()
         alpha = np.exp(log_alpha)
         fitted.update(
             log_alpha_=log_alpha, alpha_=alpha, C_=1.0 / alpha, n_iter_=len(tuned.history),
-            history_=tuned.history, stop_reason_=result.stop_reason,
+            history_=tuned.history, stop_reason_=tuned.stop_reason,
             scores_=np.array([r["score"] for r in tuned.history]),
             Cs_=np.exp(-np.array([r["log_alpha"] for r in tuned.history])),
             best_score_=-result.outer_loss / tuned.weight,
@@ -450,7 +454,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         fitted.update(coef_=np.array(coef).reshape(-1, setup.X.shape[1]),
                       intercept_=np.atleast_1d(np.array(intercept, dtype=float)))
         if self.verbose:
-            print(f"[HyperOptimizer] {STOP_MESSAGES[result.stop_reason]}; best_score_ "
+            print(f"[HyperOptimizer] {STOP_MESSAGES[tuned.stop_reason]}; best_score_ "
                   f"{fitted['best_score_']:.6g}; fit in {perf_counter() - start:.2f}s",
                   flush=True)
         return fitted

@@ -9,7 +9,7 @@ there (:func:`again` then tunes them on all the samples); otherwise
 ``est``, the :class:`~hoag_shine.HyperOptimizer` being fitted.
 """
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -29,6 +29,8 @@ NEAR_BOUND = 0.01
 CHECK_Z = 2.0
 #: fewest evaluations worth a run of many strengths after the run of one
 MIN_MANY_EVALUATIONS = 3
+#: fewest samples set aside on which a comparison is made
+MIN_CHECK_SAMPLES = 20
 #: the run of many strengths resolves its loss to this fraction of the sampling
 #: error of the held-out loss (or to tol, if finer): the comparison on the
 #: samples set aside cannot see finer differences
@@ -47,8 +49,11 @@ class ScalarFallbackWarning(UserWarning):
 
 
 def tune(est, setup, groups, splits, lam0, max_iter, what="", initial_coef=None,
-          tol=None):
-    """One HOAG run: the strengths of ``groups`` on ``splits``, (train, held-out) pairs."""
+         tol=None, callback=None):
+    """One HOAG run: the strengths of ``groups`` on ``splits``, (train, held-out) pairs.
+
+    ``callback`` replaces the estimator's (None: the estimator's).
+    """
     s = setup
     folds = [(InnerProblem.from_data(s.X[train], s.codes[train], groups,
                                      est.fit_intercept, n_classes=s.n_classes,
@@ -75,106 +80,169 @@ def tune(est, setup, groups, splits, lam0, max_iter, what="", initial_coef=None,
                       tol=est.tol if tol is None else tol,
                       bounds=s.bounds, tolerance_init=est.tolerance_init,
                       tolerance_decrease=est.tolerance_decrease,
-                      tolerance_factor=est.tolerance_factor, callback=est.callback,
+                      tolerance_factor=est.tolerance_factor,
+                  callback=est.callback if callback is None else callback,
                       verbose=est.verbose, escalation=BackwardEscalation(s.method),
                       loss_scale=weight)
     # scores in the scorer's sign and scale: minus the mean loss per sample
     history = [dict(r, score=-r["outer_loss"] / weight) for r in result.history]
     return _Tuned(result=result, weight=weight, history=history, problem=folds[0][0],
-                  tol=est.tol if tol is None else tol)
+                  tol=est.tol if tol is None else tol, stop_reason=result.stop_reason)
 
 def tune_many(est, setup):
     """Many strengths, kept only when they beat one strength on samples set aside.
 
-    One strength is tuned first, on the splits as given. Then
-    ``check_fraction`` of the held-out samples are set aside, out of
-    every training and held-out part, and the many strengths are tuned
-    from the one on what is left. On the samples set aside, which
-    neither run's models nor the many strengths' choice saw, the many
-    strengths are kept when their models' loss is below the one
-    strength's (solved on the same training parts) by more than
-    ``CHECK_Z`` standard errors of the paired difference.
+    The runs, each a stage of ``history_``:
+
+    * "one": one strength on the splits as given (the answer of a scalar fit);
+    * "many": ``check_fraction`` of the held-out samples set aside, out of
+      every training and held-out part, the many strengths tuned from the
+      one on what is left;
+    * "again": when the many strengths' models beat the one strength's
+      (:func:`_reference`) on the samples set aside, which neither saw, by
+      more than ``CHECK_Z`` standard errors of the paired difference, the
+      many strengths tuned again on the splits as given.
+
+    Otherwise the answer is the first run's, with a
+    :class:`ScalarFallbackWarning`. The runs share ``max_iter``.
     """
-    s = setup
-    one = tune(est, s, None, s.splits, s.lam0.mean(keepdims=True), est.max_iter,
-                     " (one first)")
-    for r in one.history:
-        r.update(log_alpha=np.full(s.n_hyper, r["log_alpha"][0]), stage="one")
-    left = est.max_iter - one.result.n_iter
+    s, runs = setup, []
+    one = _stage(est, s, runs, "one", None, s.splits, s.lam0.mean(keepdims=True))
     splits, check = _set_aside(s, est.check_fraction, est.random_state)
-    reason = None
-    if one.result.stop_reason in ("callback", "not_finite"):
-        reason = f"the run of one strength stopped ({one.result.stop_reason})"
-    elif left < MIN_MANY_EVALUATIONS:
-        reason = (f"max_iter={est.max_iter} left {left} evaluations after the "
-                  f"{one.result.n_iter} of one strength")
-    elif splits is None:
-        reason = ("the held-out samples are too few to set some aside and keep every "
-                  "class in every training part")
-    if reason is not None:
-        one.selection = dict(kept="one", reason=reason)
-        return fall_back(one, s)
-    losses, weights = _check_losses(s, s.held_out, [r.w for r in one.result.results],
-                                    est.fit_intercept)
-    start = [_solve(s, train, None, one.result.log_alpha, r.w, est)
-             for (train, _), r in zip(splits, one.result.results)]
-    many = tune(est, s, s.groups, splits, np.full(s.n_hyper, one.result.log_alpha[0]),
-                      left, " (then many)", start,
-                      tol=max(est.tol, MANY_TOL_FRACTION * _relative_error(losses, weights)))
-    offset = one.history[-1]["time"] if one.history else 0.0
-    for i, r in enumerate(many.history):
-        r.update(iteration=one.result.n_iter + i, time=offset + r["time"], stage="many")
-    selection = _compare_on_check(s, check, start, [r.w for r in many.result.results],
+    reason = _stopped(est, runs) or (None if splits is not None else (
+        f"fewer than {MIN_CHECK_SAMPLES} held-out samples could be set aside while keeping "
+        "every class in every training part"))
+    if reason:
+        return _fall_back(s, one, runs, dict(reason=reason))
+    losses, weights, _ = _check_losses(s, s.held_out, [r.w for r in one.result.results],
+                                       est.fit_intercept)
+    tol = max(est.tol, MANY_TOL_FRACTION * _relative_error(losses, weights))
+    start, reference = _reference(est, s, splits, check, one)
+    many = _stage(est, s, runs, "many", s.groups, splits,
+                  np.full(s.n_hyper, one.result.log_alpha[0]), start, tol)
+    if many.result.stop_reason in ("callback", "not_finite"):
+        return _fall_back(s, one, runs, dict(reason=_stopped(est, runs)))
+    selection = _compare_on_check(s, check, reference, [r.w for r in many.result.results],
                                   est.fit_intercept)
-    keep = many.result.stop_reason != "not_finite" and \
-        selection["gain"] > CHECK_Z * selection["std_error"]
-    kept, dropped = (many, one) if keep else (one, many)
-    for r in dropped.history:
-        r["answer"] = False
-    selection.update(kept="many" if keep else "one", reason=(
-        "the many strengths' loss on the samples set aside is lower" if keep else
-        "the many strengths' loss on the samples set aside is not lower by more "
-        "than its uncertainty"))
-    kept.history, kept.selection = one.history + many.history, selection
-    if not keep:
-        return fall_back(one, s)
-    return again(est, s, many, one.result.n_iter + many.result.n_iter)
+    if est.verbose:
+        print(f"[HyperOptimizer] on {selection['check_samples']} samples set aside: loss "
+              f"{selection['many_loss']:.6g} ({s.n_hyper} strengths) against "
+              f"{selection['one_loss']:.6g} (one), difference {-selection['gain']:.3g} +- "
+              f"{selection['std_error']:.3g}", flush=True)
+    if not selection["gain"] > CHECK_Z * selection["std_error"]:
+        selection["reason"] = ("the many strengths' loss on the samples set aside is not "
+                               "lower by more than its uncertainty")
+        return _fall_back(s, one, runs, selection)
+    selection.update(kept="many", reason="the many strengths' loss on the samples set aside "
+                     "is lower")
+    answer = many
+    if est.max_iter - _used(runs) >= MIN_MANY_EVALUATIONS:
+        answer = _stage(est, s, runs, "again", s.groups, s.splits, many.result.log_alpha,
+                        [r.w for r in many.result.results], tol)
+    return _finish(answer, runs, selection)
 
-def again(est, setup, many, used):
-    """The kept many strengths tuned again on the splits as given, from where they are.
 
-    What the samples set aside validated is the tuning of many
-    strengths; the answer is that tuning on all the samples, which the
-    final model is fitted on. Without evaluations left, the strengths
-    tuned without the samples set aside are the answer.
+def _reference(est, setup, splits, check, one):
+    """The one strength's models on the training parts without the samples set aside.
+
+    Two candidates are solved: the one strength found, and that strength
+    scaled by the fraction of the training weight left (the same penalty
+    per sample, as the loss is a sum over samples); the reference is the one
+    whose models' loss on the samples set aside is lower, which can only
+    make the comparison harder for the many strengths.
+
+    Returns
+    -------
+    start : list of ndarray
+        The models at the one strength found, where the many strengths start.
+    reference : list of ndarray
+        The reference models.
     """
-    left = est.max_iter - used
-    if left < MIN_MANY_EVALUATIONS:
-        return many
-    again = tune(est, setup, setup.groups, setup.splits, many.result.log_alpha, left,
-                       " (again, with the samples set aside)",
-                       [r.w for r in many.result.results], tol=many.tol)
-    offset = many.history[-1]["time"]
-    for i, r in enumerate(again.history):
-        r.update(iteration=used + i, time=offset + r["time"], stage="again")
-    for r in many.history:
-        r["answer"] = False
-    again.history = many.history + again.history
-    again.selection = dict(many.selection, kept="many")
-    return again
+    s, lam = setup, one.result.log_alpha
+    full = sum(_weight(s, train) for train, _ in s.splits)
+    shift = np.log(sum(_weight(s, train) for train, _ in splits) / full)
+    candidates = []
+    for log_alpha in (lam, lam + shift):
+        problems = [InnerProblem.from_data(s.X[train], s.codes[train], None,
+                                           est.fit_intercept, n_classes=s.n_classes,
+                                           sample_weight=s.weights(train))
+                    for train, _ in splits]
+        coefs = [solve_tightly(problem, log_alpha, r.w, max_iter=est.inner_max_iter)[0]
+                 for problem, r in zip(problems, one.result.results)]
+        losses, weights, _ = _check_losses(s, check, coefs, est.fit_intercept)
+        candidates.append((np.dot(weights, losses) / weights.sum(), coefs))
+    best = min(candidates, key=lambda c: c[0] if np.isfinite(c[0]) else np.inf)
+    return candidates[0][1], best[1]
 
-def fall_back(one, setup):
+
+def _weight(setup, idx):
+    """Total sample weight of ``idx`` (its size without weights)."""
+    weights = setup.weights(idx)
+    return float(idx.shape[0] if weights is None else weights.sum())
+
+
+def _stage(est, setup, runs, name, groups, splits, lam0, initial_coef=None, tol=None):
+    """One run of :func:`tune_many`, appended to ``runs``: its records carry ``stage``.
+
+    The run's budget is what the previous runs left of ``max_iter``; its
+    records (and the callback's states) continue their numbering and time.
+    """
+    used = _used(runs)
+    offset = runs[-1].history[-1]["time"] if runs and runs[-1].history else 0.0
+
+    def callback(state):
+        return est.callback(dict(state, stage=name, iteration=used + state["iteration"]))
+
+    run = tune(est, setup, groups, splits, lam0, est.max_iter - used, f" ({name})",
+               initial_coef, tol, callback if est.callback is not None else None)
+    for r in run.history:
+        r.update(log_alpha=np.broadcast_to(r["log_alpha"], (setup.n_hyper,)).copy(),
+                 iteration=used + r["iteration"], time=offset + r["time"], stage=name)
+    runs.append(run)
+    return run
+
+
+def _used(runs):
+    """Evaluations the runs used."""
+    return sum(run.result.n_iter for run in runs)
+
+
+def _stopped(est, runs):
+    """Why no further run can follow ``runs`` (None when one can)."""
+    last = runs[-1]
+    if last.result.stop_reason in ("callback", "not_finite"):
+        return f"the run \"{last.history[-1]['stage']}\" stopped ({last.result.stop_reason})"
+    left = est.max_iter - _used(runs)
+    if left < MIN_MANY_EVALUATIONS:
+        return (f"max_iter={est.max_iter} left {left} evaluations after the {_used(runs)} "
+                "of the runs before")
+    return None
+
+
+def _finish(answer, runs, selection):
+    """The answer's run, with every run's records in its history and the selection."""
+    history = []
+    for run in runs:
+        for r in run.history:
+            r["answer"] = r["answer"] and run is answer
+        history += run.history
+    stopped = [run.result.stop_reason for run in runs if run.result.stop_reason == "callback"]
+    return replace(answer, history=history, selection=selection,
+                   stop_reason=stopped[0] if stopped else answer.result.stop_reason)
+
+
+def _fall_back(setup, one, runs, selection):
     """The run of one strength as the answer, with a ScalarFallbackWarning."""
-    sel = one.selection
+    selection["kept"] = "one"
     detail = ""
-    if "gain" in sel:
-        detail = (f" (loss per sample there {sel['many_loss']:.6g} against "
-                  f"{sel['one_loss']:.6g}, difference {-sel['gain']:.2g} +- "
-                  f"{sel['std_error']:.2g})")
+    if "gain" in selection:
+        detail = (f" (loss per sample there {selection['many_loss']:.6g} against "
+                  f"{selection['one_loss']:.6g}, difference {-selection['gain']:.2g} +- "
+                  f"{selection['std_error']:.2g})")
     warnings.warn(f"HyperOptimizer: the {setup.n_hyper} strengths were not kept: "
-                  f"{sel['reason']}{detail}; one strength for all features is "
+                  f"{selection['reason']}{detail}; one strength for all features is "
                   "(fallback_ is True)", ScalarFallbackWarning, stacklevel=5)
-    return one
+    return _finish(one, runs, selection)
 
 
 def warn_if_gave_up(result, bounds):
@@ -260,6 +328,7 @@ class _Tuned:
     history: list
     problem: object
     tol: float
+    stop_reason: str
     selection: object = None
 
 
@@ -268,8 +337,9 @@ def _set_aside(setup, fraction, random_state):
 
     The samples are drawn among the held-out samples of positive weight,
     class by class where every class allows it, seeded by ``random_state``
-    (0 when None, so that the same data give the same fit); at least one is
-    drawn, and at least one is left. They leave every part of every split:
+    (0 when None: the same splits give the same draw); at least
+    ``MIN_CHECK_SAMPLES`` are drawn, and at least one is left. They leave
+    every part of every split:
     with cross-validation a sample held out by one split trains the others,
     and the many strengths, chosen on all of them, must not have seen it.
 
@@ -277,8 +347,8 @@ def _set_aside(setup, fraction, random_state):
     -------
     splits : list of (ndarray, ndarray), or None
         The (training, held-out) parts of each split without them; None
-        when a part would lose every sample of positive weight, or a
-        training part a class.
+        when fewer than ``MIN_CHECK_SAMPLES`` would be drawn, or a part would
+        lose every sample of positive weight, or a training part a class.
     check : list of ndarray, or None
         The samples set aside among each split's held-out part.
     """
@@ -288,7 +358,9 @@ def _set_aside(setup, fraction, random_state):
     positive = held if weights is None else held[weights > 0]
     if positive.shape[0] < 2:
         return None, None
-    n_check = min(max(1, int(round(fraction * positive.shape[0]))), positive.shape[0] - 1)
+    n_check = min(int(round(fraction * positive.shape[0])), positive.shape[0] - 1)
+    if n_check < MIN_CHECK_SAMPLES:
+        return None, None
     try:
         splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_check, random_state=rng)
         _, chosen = next(splitter.split(positive, setup.codes[positive]))
@@ -312,27 +384,20 @@ def _positive(setup, idx):
     return idx if weights is None else idx[weights > 0]
 
 
-def _solve(setup, train, groups, log_alpha, w0, estimator):
-    """The inner solution on the samples ``train`` at ``log_alpha``, solved tightly from ``w0``."""
-    problem = InnerProblem.from_data(setup.X[train], setup.codes[train], groups,
-                                     estimator.fit_intercept, n_classes=setup.n_classes,
-                                     sample_weight=setup.weights(train))
-    return solve_tightly(problem, log_alpha, w0, max_iter=estimator.inner_max_iter)[0]
-
-
 def _check_losses(setup, check, coefs, fit_intercept):
-    """Weighted losses of each split's model ``coefs`` on its samples ``check``, and the weights."""
-    losses, weights = [], []
+    """Losses of each split's model ``coefs`` on its samples ``check``, their weights and indices."""
+    losses, weights, samples = [], [], []
     for part, w in zip(check, coefs):
+        part = _positive(setup, part)
         if part.shape[0] == 0:
             continue
         outer = setup.scoring.outer_loss(setup.X[part], setup.codes[part], setup.n_classes,
                                          fit_intercept, setup.weights(part))
-        values = outer.pointwise.loss(outer.matvec(w))
-        losses.append(values)
-        weights.append(np.ones(values.shape[0]) if outer.sample_weight is None
+        losses.append(outer.pointwise.loss(outer.matvec(w)))
+        weights.append(np.ones(part.shape[0]) if outer.sample_weight is None
                        else outer.sample_weight)
-    return np.concatenate(losses), np.concatenate(weights)
+        samples.append(part)
+    return np.concatenate(losses), np.concatenate(weights), np.concatenate(samples)
 
 
 def _compare_on_check(setup, check, one, many, fit_intercept):
@@ -340,19 +405,25 @@ def _compare_on_check(setup, check, one, many, fit_intercept):
 
     ``gain`` is how much lower the weighted mean loss of the models
     ``many`` is than that of ``one``; ``std_error`` the standard error of
-    that mean difference (the samples' differences taken as independent
-    draws, weighted).
+    that mean difference, the samples' differences taken as independent
+    draws (a sample held out by several splits counts once, with the mean
+    of its differences), weighted, with Bessel's correction.
     """
-    one_loss, weights = _check_losses(setup, check, one, fit_intercept)
-    many_loss, _ = _check_losses(setup, check, many, fit_intercept)
+    one_loss, weights, samples = _check_losses(setup, check, one, fit_intercept)
+    many_loss, _, _ = _check_losses(setup, check, many, fit_intercept)
     total = weights.sum()
-    difference = many_loss - one_loss
-    mean = np.dot(weights, difference) / total
-    std_error = np.sqrt(np.dot(weights ** 2, (difference - mean) ** 2)) / total
+    result = dict(one_loss=np.dot(weights, one_loss) / total,
+                  many_loss=np.dot(weights, many_loss) / total)
+    distinct, index = np.unique(samples, return_inverse=True)
+    count = np.bincount(index)
+    weight = np.bincount(index, weights=weights) / count
+    difference = np.bincount(index, weights=many_loss - one_loss) / count
+    n, total = distinct.shape[0], weight.sum()
+    mean = np.dot(weight, difference) / total
+    std_error = np.sqrt(np.dot(weight ** 2, (difference - mean) ** 2) * n / (n - 1)) / total
     gain = -mean if np.isfinite(mean) and np.isfinite(std_error) else -np.inf
-    return dict(one_loss=np.dot(weights, one_loss) / total,
-                many_loss=np.dot(weights, many_loss) / total, gain=gain,
-                std_error=std_error, check_samples=int(weights.shape[0]))
+    result.update(gain=gain, std_error=std_error, check_samples=int(n))
+    return result
 
 
 def _relative_error(losses, weights):

@@ -16,8 +16,8 @@ ALLOWED = {
     "implicit": {"_validation", "model", "solver"},
     "outer": {"_validation", "model", "solver", "implicit", "parallel"},
 }
-FRONT = {"__init__", "estimator", "tuning", "_splits", "display", "cli", "cli_tune", "cli_data",
-         "datafiles"}
+FRONT = {"__init__", "estimator", "tuning", "_splits", "display", "cli", "cli_output",
+         "cli_tune", "cli_data", "datafiles"}
 
 
 def layer(parts):

@@ -13,7 +13,8 @@ from sklearn.metrics import brier_score_loss, get_scorer
 from sklearn.model_selection import train_test_split
 
 from hoag_shine import HyperOptimizer, ProbabilityLoss, get_scoring, hypergradient
-from hoag_shine.model.datafit import LinearLoss, ProbabilityPointwise
+from hoag_shine.model.datafit import LinearLoss
+from hoag_shine.model.pointwise import ProbabilityPointwise
 from hoag_shine.model.scoring import brier_gradient, brier_loss
 
 

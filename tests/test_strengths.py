@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import ShuffleSplit, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from hoag_shine import HyperOptimizer, ScalarFallbackWarning
@@ -32,8 +32,9 @@ def test_grouped_strengths_that_help_are_kept_and_beat_one_strength_on_test_data
         grouped = HyperOptimizer(cv=cv, regularization=groups).fit(X_train, y_train)
     assert not grouped.fallback_ and grouped.selection_["kept"] == "many"
     stages = [r["stage"] for r in grouped.history_]
-    assert stages == sorted(stages, key=["one", "many", "again"].index)
-    assert {"one", "many", "again"} == set(stages) and grouped.n_iter_ <= grouped.max_iter
+    order = ["one", "many", "again"]
+    assert stages == sorted(stages, key=order.index)
+    assert set(order) == set(stages) and grouped.n_iter_ <= grouped.max_iter
     assert [r["stage"] for r in grouped.history_ if r["answer"]] == ["again"]
     # the noise group is penalised harder than the real one, and than one strength
     assert grouped.log_alpha_[1] > one.log_alpha_[0] > grouped.log_alpha_[0]
@@ -58,7 +59,9 @@ def test_a_fallback_is_exactly_the_fit_of_one_strength():
     assert many.best_score_ == one.best_score_
     assert many.stop_reason_ == one.stop_reason_
     stages = [r["stage"] for r in many.history_]
-    assert stages[:one.n_iter_] == ["one"] * one.n_iter_ and set(stages[one.n_iter_:]) == {"many"}
+    assert stages[:one.n_iter_] == ["one"] * one.n_iter_
+    assert set(stages[one.n_iter_:]) == {"many"}
+    assert [r["stage"] for r in many.history_ if r["answer"]] == ["one"]
     assert [r["iteration"] for r in many.history_] == list(range(many.n_iter_))
     assert np.all(np.diff([r["time"] for r in many.history_]) >= 0)
     assert many.n_iter_ <= many.max_iter and many.Cs_.shape == (many.n_iter_, 40)
@@ -88,16 +91,16 @@ def test_the_comparison_is_the_paired_difference_of_the_log_losses():
     np.testing.assert_allclose(selection["many_loss"], b.mean(), rtol=1e-12)
     np.testing.assert_allclose(selection["gain"], a.mean() - b.mean(), rtol=1e-12)
     np.testing.assert_allclose(selection["std_error"],
-                               np.std(b - a) / np.sqrt(a.shape[0]), rtol=1e-12)
+                               np.std(b - a, ddof=1) / np.sqrt(a.shape[0]), rtol=1e-12)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("cv", [None, 4])
 def test_the_samples_set_aside_leave_every_split(weighted, cv):
-    X, y = make_classification(200, 5, weights=[0.8], random_state=0)
+    X, y = make_classification(400, 5, weights=[0.8], random_state=0)
     sample_weight = None
     if weighted:
-        sample_weight = np.random.default_rng(0).uniform(0.5, 2.0, 200)
+        sample_weight = np.random.default_rng(0).uniform(0.5, 2.0, 400)
         sample_weight[::7] = 0.0
     est = HyperOptimizer(cv=cv, regularization="per-feature", random_state=3)
     setup, _ = est._setup(X, y, sample_weight)
@@ -121,14 +124,14 @@ def test_the_samples_set_aside_leave_every_split(weighted, cv):
 
 
 def test_a_class_that_the_set_aside_would_empty_falls_back():
-    X, y = make_classification(60, 4, random_state=0)
+    X, y = make_classification(150, 4, random_state=0)
     y[:3] = 2  # a third class of 3 samples
     est = HyperOptimizer(regularization="per-feature", cv=3)
     setup, _ = est._setup(X, y, None)
     # with cross-validation the samples set aside leave the training parts too:
     # setting most aside takes the third class out of some training part
     assert _set_aside(setup, 0.95, 0) == (None, None)
-    assert _set_aside(setup, 0.2, 0)[0] is not None
+    assert _set_aside(setup, 0.3, 0)[0] is not None
 
 
 def test_too_few_evaluations_left_fall_back_with_the_reason():
@@ -165,3 +168,59 @@ def test_bad_check_fraction(value, error):
     X, y, _ = noisy_breast_cancer(n_noise=2)
     with pytest.raises(error, match="check_fraction"):
         HyperOptimizer(regularization="per-feature", check_fraction=value).fit(X, y)
+
+
+def test_overlapping_held_out_parts_count_each_sample_once():
+    X, y, groups = noisy_breast_cancer(n_noise=5)
+    cv = list(ShuffleSplit(4, test_size=0.4, random_state=0).split(X))
+    est = HyperOptimizer(cv=cv, regularization=groups)
+    setup, _ = est._setup(X, y, None)
+    _, check = _set_aside(setup, 0.5, 0)
+    rng = np.random.default_rng(1)
+    one = [rng.standard_normal(X.shape[1] + 1) for _ in check]
+    many = [rng.standard_normal(X.shape[1] + 1) for _ in check]
+    selection = _compare_on_check(setup, check, one, many, fit_intercept=True)
+    records = np.concatenate(check)
+    distinct = np.unique(records)
+    assert records.shape[0] > distinct.shape[0] == selection["check_samples"]
+    # reference: each sample's differences averaged over the splits that hold it out
+    per_sample = {i: [] for i in distinct}
+    for part, w1, w2 in zip(check, one, many):
+        for i in part:
+            z1, z2 = X[i] @ w1[:-1] + w1[-1], X[i] @ w2[:-1] + w2[-1]
+            s = 1 if y[i] == 1 else -1
+            per_sample[i].append(np.logaddexp(0, -s * z2) - np.logaddexp(0, -s * z1))
+    d = np.array([np.mean(per_sample[i]) for i in distinct])
+    np.testing.assert_allclose(selection["gain"], -d.mean(), rtol=1e-10)
+    np.testing.assert_allclose(selection["std_error"],
+                               np.std(d, ddof=1) / np.sqrt(d.shape[0]), rtol=1e-10)
+
+
+def test_too_few_samples_to_set_aside_fall_back():
+    X, y, groups = noisy_breast_cancer(n_noise=5)
+    with pytest.warns(ScalarFallbackWarning, match="fewer than 20 held-out samples"):
+        est = HyperOptimizer(regularization=groups, check_fraction=0.05, cv=3,
+                             random_state=0).fit(X[:300], y[:300])
+    assert est.fallback_ and "gain" not in est.selection_
+
+
+@pytest.mark.parametrize("stage", ["one", "many", "again"])
+def test_a_callback_stop_ends_the_fit_in_any_run(stage):
+    X, y, groups = noisy_breast_cancer()
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    seen = []
+
+    def callback(state):
+        seen.append((state["stage"], state["iteration"]))
+        return state["stage"] == stage
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = HyperOptimizer(cv=cv, regularization=groups, callback=callback).fit(X, y)
+    assert est.stop_reason_ == "callback"
+    assert seen[-1][0] == stage and [s for s, _ in seen].count(stage) == 1
+    assert [i for _, i in seen] == sorted(i for _, i in seen)
+    assert est.history_[-1]["stage"] == stage
+    assert est.fallback_ == (stage != "again")
+    if est.fallback_:
+        assert "stopped (callback)" in est.selection_["reason"]

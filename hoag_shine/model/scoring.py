@@ -21,7 +21,8 @@ from scipy.special import softmax
 from sklearn.metrics import get_scorer_names
 
 from .._validation import check_callable
-from .datafit import LinearLoss, ProbabilityPointwise, _drop_zero_weights, make_datafit
+from .datafit import LinearLoss, _drop_zero_weights, make_datafit
+from .pointwise import ProbabilityPointwise
 
 #: step of the central differences that check a ProbabilityLoss's gradient
 PROBE_STEP = 1e-5
