@@ -7,8 +7,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .linesearch import strong_wolfe
 from .memory import LBFGSMemory
-from .._validation import (check_direction, check_initial_matrix, check_lbfgs_params,
-                          checked_objective)
+from ._checks import (check_direction, check_initial_matrix, check_lbfgs_params,
+                      checked_objective)
 
 
 #: a step shorter than this, relative to ||x||, is rounding noise: its secant
