@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import dump_svmlight_file, make_classification
 from sklearn.linear_model import LogisticRegression
 
-from hoag_shine import HyperOptimizer, cli
+from hoag_shine import HyperOptimizer, cli, cli_output
 from hoag_shine.cli_data import DATA_HOME_ENV, load_dataset, split_indices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -367,7 +367,7 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch, su
         raise KeyboardInterrupt
 
     monkeypatch.setattr(csv.DictWriter, "writerow", interrupted)
-    monkeypatch.setattr(cli.json, "dumps", interrupted)
+    monkeypatch.setattr(cli_output.json, "dumps", interrupted)
     with pytest.raises(KeyboardInterrupt):
         cli.write_output(path, rows, {})
     assert path.read_text() == "previous\n"
