@@ -3,10 +3,10 @@
 :func:`tune` runs HOAG on the splits of a fit. :func:`tune_many` tunes one
 strength, then the many strengths (per-feature or grouped) without a part of
 the held-out samples, and keeps them only when they beat the one strength
-there (:func:`again` then tunes them on all the samples); otherwise
-:func:`fall_back` keeps the one strength, with a
-:class:`ScalarFallbackWarning`. The estimator's parameters are read from
-``est``, the :class:`~hoag_shine.HyperOptimizer` being fitted.
+there, tuning them again on all the samples; otherwise it keeps the one
+strength, with a :class:`ScalarFallbackWarning`. Each run is a stage of the
+fit's history. The estimator's parameters are read from ``est``, the
+:class:`~hoag_shine.HyperOptimizer` being fitted.
 """
 import warnings
 from dataclasses import dataclass, replace
@@ -35,7 +35,6 @@ MIN_CHECK_SAMPLES = 20
 #: error of the held-out loss (or to tol, if finer): the comparison on the
 #: samples set aside cannot see finer differences
 MANY_TOL_FRACTION = 0.1
-
 
 
 class ScalarFallbackWarning(UserWarning):
