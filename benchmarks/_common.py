@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import hoag_shine
 from hoag_shine import cli_data as registry
-from hoag_shine.cli import ProgressPrinter  # noqa: F401  (re-exported for the scripts)
+from hoag_shine.cli_output import ProgressPrinter  # noqa: F401  (re-exported for the scripts)
 from hoag_shine.cli_data import format_table, split_indices  # noqa: F401  (shared)
 
 from .datasets import DATASETS, DatasetNotFound

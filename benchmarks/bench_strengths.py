@@ -376,8 +376,8 @@ def family_medians(rows):
     return {key: statistics.median(values) for key, values in ratios.items()}
 
 
-def format_must_hold(summary, rows):
-    """The targets for many strengths, with the measured numbers (no verdict stamps)."""
+def format_targets(summary, rows):
+    """The targets for many strengths, each with its measured numbers."""
     multi = [c for c in MULTI if c in summary]
     lines = [f"targets for many strengths, measured over {len(worst_first(rows))} "
              "multi-strength runs:"]
@@ -501,7 +501,7 @@ def main(argv=None):
     print()
     print(format_summary(summary, rows))
     print()
-    print(format_must_hold(summary, rows))
+    print(format_targets(summary, rows))
     for note in notes:
         print(f"note: {note}")
     if args.output:

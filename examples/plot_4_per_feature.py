@@ -91,7 +91,8 @@ for k, label in enumerate(np.unique(groups)):
     ax_path.plot(path[:, k], marker=".", label=f"{label} columns")
 for name, color in (("many", "0.9"), ("again", "0.8")):
     where = np.flatnonzero(stage == name)
-    ax_path.axvspan(where[0] - 0.5, where[-1] + 0.5, color=color, zorder=0)
+    if where.size:
+        ax_path.axvspan(where[0] - 0.5, where[-1] + 0.5, color=color, zorder=0)
 ax_path.set_xlabel("evaluation (shaded: the runs of the two groups)")
 ax_path.set_ylabel(r"$\log \alpha$")
 ax_path.legend()

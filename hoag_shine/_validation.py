@@ -499,4 +499,3 @@ def check_hypergradient_params(*, inner_tol, inner_max_iter, memory_size, opa_fr
     if w0.shape != (n_coef,):
         raise ValueError(f"w0 must have shape ({n_coef},), got {w0.shape}")
     return w0
-

@@ -13,9 +13,8 @@ import numpy as np
 
 from . import __version__
 from .estimator import HyperOptimizer
-from .cli_output import (FORMATS, HEADER, LEGEND, ProgressPrinter,  # noqa: F401
-                         format_duration, format_legend, format_notes, format_table,
-                         write_atomically, write_output, write_rows)
+from .cli_output import (ProgressPrinter, format_legend, format_notes, format_table,
+                         write_output, write_rows)
 from .outer.loop import STOP_MESSAGES
 from .cli_data import (DATASETS, DatasetNotFound,
                        add_data_arguments, canonical_name,
@@ -27,6 +26,7 @@ DEFAULT_METHODS = ["cg", "shine", "shine-opa", "shine-refine", "jacobian-free"]
 _RECORDING = threading.Lock()
 #: fractions of the samples in the training and outer parts; the rest is held out
 TRAIN_FRACTION, OUTER_FRACTION = 0.6, 0.2
+
 
 class CommandError(Exception):
     """An expected failure of the command: one line on stderr and an exit status.
@@ -516,10 +516,6 @@ def _closed_pipe_status(status, streams, guarded):
     for stream in gone:
         _point_at_devnull(stream)
     return (status or 1) if gone else status
-
-
-#: sub-commands; without one, the arguments are those of "compare"
-COMMANDS = ("compare", "tune")
 
 
 def _main(argv):

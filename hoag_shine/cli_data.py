@@ -1,4 +1,4 @@
-"""Data sets, method names, split and report of the ``hoag-shine`` command (the benchmarks reuse them).
+"""Data sets, method names, split and report of ``hoag-shine`` (the benchmarks reuse them).
 
 The package only reads data already on disk: the breast-cancer set shipped
 with scikit-learn, scikit-learn's 20 newsgroups cache, and LIBSVM files. The
@@ -13,7 +13,7 @@ Examples
 --------
 >>> from hoag_shine.cli_data import load_dataset
 >>> X, y = load_dataset("breast-cancer")
->>> X.shape, sorted(set(y))
+>>> X.shape, [float(label) for label in sorted(set(y))]
 ((569, 30), [-1.0, 1.0])
 """
 import os

@@ -19,7 +19,8 @@ import numpy as np
 
 from . import __version__
 from .cli import (_RECORDING, CommandError, _float, _method, _Parser, _positive_int,
-                  _seed, _summarise_warnings, write_atomically)
+                  _seed, _summarise_warnings)
+from .cli_output import write_atomically
 from .datafiles import FORMATS, load_labelled_file
 from .estimator import HyperOptimizer
 from .outer.loop import STOP_MESSAGES
@@ -305,4 +306,3 @@ def _save(args, clf, report):
     except OSError as exc:
         raise CommandError(f"cannot write {exc.filename or 'the output'}: "
                            f"{exc.strerror or exc}") from exc
-

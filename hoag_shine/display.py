@@ -126,7 +126,7 @@ class HistoryDisplay:
         loss_name = get_scoring(estimator.scoring).name
         history = estimator.history_
         if getattr(estimator, "selection_", None) is not None:
-            stage = next(r["stage"] for r in history if r["answer"])
+            stage = next((r["stage"] for r in history if r["answer"]), history[0]["stage"])
             history = [r for r in history if r["stage"] == stage]
         return cls(history, name=name, loss_name=loss_name).plot(ax=ax, **kwargs)
 

@@ -132,7 +132,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         that strength scaled to the training weight left, whichever does
         better there) by more than two standard errors of the paired
         difference, and are then tuned again on all the samples, from where
-        they are. Otherwise the one strength is kept, for
+        they are, if 3 evaluations are left of ``max_iter``. Otherwise the
+        one strength is kept, for
         every feature, with a :class:`ScalarFallbackWarning`
         (``fallback_``); so it is when fewer than 20 samples can be set
         aside. The samples are set aside class by class, seeded by
@@ -156,7 +157,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         Refit on all of ``X`` at the chosen strengths. Otherwise ``coef_`` is
         the inner solution of the split (averaged over folds with ``cv``).
     random_state : int, RandomState instance or None, default=None
-        Seeds the validation split (``cv=None``).
+        Seeds the validation split (``cv=None``) and the draw of the
+        held-out samples set aside with many strengths (that draw takes 0
+        when None).
     verbose : int, default=0
         1: a line on what is tuned, one per accepted step (the strengths as
         ``alpha`` and ``C``, the held-out loss per sample, the elapsed time
@@ -165,8 +168,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         also one line per split and evaluation.
     callback : callable, default=None
         ``callback(state)`` after every outer iteration; ``state`` is a dict
-        with the history record plus ``coef`` and ``intercept``. Returning
-        True stops the optimisation.
+        with the history record plus ``coef``, ``intercept`` and the best
+        point so far (``best_log_alpha``, ``best_outer_loss``,
+        ``best_coef``, ``best_intercept``); with many
+        strengths it also carries the run's ``stage``. Returning True stops
+        the optimisation, in whichever run.
     initial_matrix : {"auto", "gamma", "hessian-diagonal"} or callable, default="auto"
         Initial matrix of the inner L-BFGS two-loop recursion, used by the
         inner solver's steps and by the SHINE inverse estimate: ``gamma I``
@@ -201,7 +207,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         where :class:`~sklearn.linear_model.LogisticRegressionCV` lists its
         grid).
     scores_ : ndarray of shape (n_evaluations,)
-        Validation score of every evaluation, as ``best_score_`` (one
+        Validation score of every evaluation, as ``best_score_`` (per sample
+        of the held-out samples the evaluation used: with many strengths,
+        those of the "many" run exclude the samples set aside; one
         number over all folds, where
         :class:`~sklearn.linear_model.LogisticRegressionCV` keeps a grid per
         class and fold).
@@ -218,7 +226,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         "verify" for a final tight evaluation of a candidate answer),
         ``estimate`` (the hypergradient method used, e.g. "shine+cg"),
         ``radius``, ``tolerance``, ``n_inner_iter``, ``n_grad_evals``,
-        ``n_hvp``, ``time_forward``, ``time_backward``; a list of records that
+        ``n_hvp``, ``time_forward``, ``time_backward``, ``answer`` (True for
+        the one record of the answer), and with many strengths ``stage`` (see
+        ``selection_``); a list of records that
         ``pandas.DataFrame(history_)`` turns into a table.
     n_features_in_ : int
         Number of features seen during fit.
@@ -245,7 +255,10 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         strengths ``one_loss`` and ``many_loss`` (the weighted loss per
         sample of each run's models on the samples set aside), ``gain``
         (their difference), ``std_error`` (its standard error) and
-        ``check_samples`` (distinct samples set aside); None otherwise.
+        ``check_samples`` (distinct samples set aside) and ``again``
+        (whether the kept strengths were tuned again on all the samples,
+        which needs ``MIN_MANY_EVALUATIONS = 3`` evaluations left of
+        ``max_iter``); None otherwise.
         ``history_`` then holds every run, each record's ``stage`` saying
         which: "one" (one strength), "many" (the many strengths without
         the samples set aside) and,
@@ -430,7 +443,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         else:
             tuned = tune(self, setup, setup.groups, setup.splits, setup.lam0, self.max_iter)
         result = tuned.result
-        warn_if_gave_up(result, setup.bounds)
+        kept_many = tuned.selection is not None and tuned.selection["kept"] == "many"
+        warn_if_gave_up(result, setup.bounds, self.max_iter, from_start=not kept_many)
         log_alpha = np.broadcast_to(result.log_alpha, (setup.n_hyper,)).copy()
         alpha = np.exp(log_alpha)
         fitted.update(
@@ -439,7 +453,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             scores_=np.array([r["score"] for r in tuned.history]),
             Cs_=np.exp(-np.array([r["log_alpha"] for r in tuned.history])),
             best_score_=-result.outer_loss / tuned.weight,
-            fallback_=tuned.selection is not None and tuned.selection["kept"] == "one",
+            fallback_=tuned.selection is not None and not kept_many,
             selection_=tuned.selection)
         w = np.mean([r.w for r in result.results], axis=0)
         groups = setup.groups if result.log_alpha.shape[0] > 1 else None
@@ -493,9 +507,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
                             freq=self.opa_freq)
         splits = make_splits(self, X, codes, sample_weight)
         setup = Setup(X=X, codes=codes, sample_weight=sample_weight,
-                       n_classes=classes.shape[0], groups=groups, n_hyper=n_hyper,
-                       lam0=lam0.copy(), bounds=tuple(bounds), method=method,
-                       scoring=get_scoring(self.scoring), splits=splits)
+                      n_classes=classes.shape[0], groups=groups, n_hyper=n_hyper,
+                      lam0=lam0.copy(), bounds=tuple(bounds), method=method,
+                      scoring=get_scoring(self.scoring), splits=splits)
         return setup, fitted
 
     def _refit(self, problem, w0, log_alpha):
@@ -535,7 +549,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
             if z.shape[1] == 1:
                 z = z[:, 0]
         # two classes: an infinite score still has a sign; several: no softmax
-        if np.isnan(z).any() or (z.ndim == 2 and not np.all(np.isfinite(z))):  # +inf and -inf terms: no sign to predict from
+        # +inf and -inf terms: no sign to predict from
+        if np.isnan(z).any() or (z.ndim == 2 and not np.all(np.isfinite(z))):
             raise ValueError("X @ coef_ overflows for some samples (X holds values up to "
                              f"{abs(X).max():.3g}); rescale X as the training data was")
         return z
@@ -603,5 +618,3 @@ def _fitted_state(estimator):
     """The fitted attributes (names ending in "_", like ``n_features_in_``)."""
     return {name: value for name, value in vars(estimator).items()
             if name.endswith("_") and not name.startswith("__")}
-
-

@@ -9,7 +9,9 @@ fit's history. The estimator's parameters are read from ``est``, the
 :class:`~hoag_shine.HyperOptimizer` being fitted.
 """
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from time import perf_counter
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -80,13 +82,14 @@ def tune(est, setup, groups, splits, lam0, max_iter, what="", initial_coef=None,
                       bounds=s.bounds, tolerance_init=est.tolerance_init,
                       tolerance_decrease=est.tolerance_decrease,
                       tolerance_factor=est.tolerance_factor,
-                  callback=est.callback if callback is None else callback,
+                      callback=est.callback if callback is None else callback,
                       verbose=est.verbose, escalation=BackwardEscalation(s.method),
                       loss_scale=weight)
     # scores in the scorer's sign and scale: minus the mean loss per sample
     history = [dict(r, score=-r["outer_loss"] / weight) for r in result.history]
     return _Tuned(result=result, weight=weight, history=history, problem=folds[0][0],
                   tol=est.tol if tol is None else tol, stop_reason=result.stop_reason)
+
 
 def tune_many(est, setup):
     """Many strengths, kept only when they beat one strength on samples set aside.
@@ -103,9 +106,11 @@ def tune_many(est, setup):
       many strengths tuned again on the splits as given.
 
     Otherwise the answer is the first run's, with a
-    :class:`ScalarFallbackWarning`. The runs share ``max_iter``.
+    :class:`ScalarFallbackWarning`. The runs share ``max_iter``: "again"
+    runs only when at least ``MIN_MANY_EVALUATIONS`` are left
+    (``selection_["again"]`` says whether it ran).
     """
-    s, runs = setup, []
+    s, runs = setup, _Runs()
     one = _stage(est, s, runs, "one", None, s.splits, s.lam0.mean(keepdims=True))
     splits, check = _set_aside(s, est.check_fraction, est.random_state)
     reason = _stopped(est, runs) or (None if splits is not None else (
@@ -113,16 +118,18 @@ def tune_many(est, setup):
         "every class in every training part"))
     if reason:
         return _fall_back(s, one, runs, dict(reason=reason))
-    losses, weights, _ = _check_losses(s, s.held_out, [r.w for r in one.result.results],
-                                       est.fit_intercept)
-    tol = max(est.tol, MANY_TOL_FRACTION * _relative_error(losses, weights))
-    start, reference = _reference(est, s, splits, check, one)
+    with runs.between():
+        losses, weights, samples = _check_losses(
+            s, s.held_out, [r.w for r in one.result.results], est.fit_intercept)
+        tol = max(est.tol, MANY_TOL_FRACTION * _relative_error(losses, weights, samples))
+        start, reference = _reference(est, s, splits, check, one)
     many = _stage(est, s, runs, "many", s.groups, splits,
                   np.full(s.n_hyper, one.result.log_alpha[0]), start, tol)
     if many.result.stop_reason in ("callback", "not_finite"):
         return _fall_back(s, one, runs, dict(reason=_stopped(est, runs)))
-    selection = _compare_on_check(s, check, reference, [r.w for r in many.result.results],
-                                  est.fit_intercept)
+    with runs.between():
+        selection = _compare_on_check(s, check, reference, [r.w for r in many.result.results],
+                                      est.fit_intercept)
     if est.verbose:
         print(f"[HyperOptimizer] on {selection['check_samples']} samples set aside: loss "
               f"{selection['many_loss']:.6g} ({s.n_hyper} strengths) against "
@@ -135,9 +142,10 @@ def tune_many(est, setup):
     selection.update(kept="many", reason="the many strengths' loss on the samples set aside "
                      "is lower")
     answer = many
-    if est.max_iter - _used(runs) >= MIN_MANY_EVALUATIONS:
+    selection["again"] = est.max_iter - _used(runs) >= MIN_MANY_EVALUATIONS
+    if selection["again"]:
         answer = _stage(est, s, runs, "again", s.groups, s.splits, many.result.log_alpha,
-                        [r.w for r in many.result.results], tol)
+                        [r.w for r in many.result.results])
     return _finish(answer, runs, selection)
 
 
@@ -160,12 +168,11 @@ def _reference(est, setup, splits, check, one):
     s, lam = setup, one.result.log_alpha
     full = sum(_weight(s, train) for train, _ in s.splits)
     shift = np.log(sum(_weight(s, train) for train, _ in splits) / full)
+    problems = [InnerProblem.from_data(s.X[train], s.codes[train], None, est.fit_intercept,
+                                       n_classes=s.n_classes, sample_weight=s.weights(train))
+                for train, _ in splits]
     candidates = []
     for log_alpha in (lam, lam + shift):
-        problems = [InnerProblem.from_data(s.X[train], s.codes[train], None,
-                                           est.fit_intercept, n_classes=s.n_classes,
-                                           sample_weight=s.weights(train))
-                    for train, _ in splits]
         coefs = [solve_tightly(problem, log_alpha, r.w, max_iter=est.inner_max_iter)[0]
                  for problem, r in zip(problems, one.result.results)]
         losses, weights, _ = _check_losses(s, check, coefs, est.fit_intercept)
@@ -184,21 +191,45 @@ def _stage(est, setup, runs, name, groups, splits, lam0, initial_coef=None, tol=
     """One run of :func:`tune_many`, appended to ``runs``: its records carry ``stage``.
 
     The run's budget is what the previous runs left of ``max_iter``; its
-    records (and the callback's states) continue their numbering and time.
+    records and the callback's states continue their numbering and time, and
+    their strengths have one entry per strength of the fit.
     """
-    used = _used(runs)
-    offset = runs[-1].history[-1]["time"] if runs and runs[-1].history else 0.0
+    used, offset = _used(runs), runs.elapsed()
+
+    def widened(state):
+        wide = {key: np.broadcast_to(state[key], (setup.n_hyper,)).copy()
+                for key in ("log_alpha", "best_log_alpha") if key in state}
+        return dict(state, **wide, stage=name, iteration=used + state["iteration"],
+                    time=offset + state["time"])
 
     def callback(state):
-        return est.callback(dict(state, stage=name, iteration=used + state["iteration"]))
+        return est.callback(widened(state))
 
     run = tune(est, setup, groups, splits, lam0, est.max_iter - used, f" ({name})",
                initial_coef, tol, callback if est.callback is not None else None)
-    for r in run.history:
-        r.update(log_alpha=np.broadcast_to(r["log_alpha"], (setup.n_hyper,)).copy(),
-                 iteration=used + r["iteration"], time=offset + r["time"], stage=name)
+    run.history = [widened(r) for r in run.history]
     runs.append(run)
     return run
+
+
+class _Runs(list):
+    """The runs of :func:`tune_many`, and the time spent between them (in no run)."""
+
+    outside = 0.0
+
+    def elapsed(self):
+        """Seconds since the first run started, as the records count them."""
+        last = self[-1].history[-1]["time"] if self and self[-1].history else 0.0
+        return last + self.outside
+
+    @contextmanager
+    def between(self):
+        """Count the time of the block as spent between runs."""
+        start = perf_counter()
+        try:
+            yield
+        finally:
+            self.outside += perf_counter() - start
 
 
 def _used(runs):
@@ -244,8 +275,12 @@ def _fall_back(setup, one, runs, selection):
     return _finish(one, runs, selection)
 
 
-def warn_if_gave_up(result, bounds):
-    """ConvergenceWarning for the ways a HOAG run can end short of an optimum."""
+def warn_if_gave_up(result, bounds, max_iter, from_start=True):
+    """ConvergenceWarning for the ways a HOAG run can end short of an optimum.
+
+    ``max_iter`` is the fit's; ``from_start`` says whether the run started at
+    ``lambda_init`` (the last run of many strengths starts elsewhere).
+    """
     reasons = []
     lam, grad = result.log_alpha, result.grad
     # "near": within 1% of the box's width, where a step toward the bound
@@ -267,11 +302,11 @@ def warn_if_gave_up(result, bounds):
             reasons.append(f"{where} ended at or near the {side} bound {value:g}, but the "
                            "outer loss was not decreasing toward it")
     if result.stop_reason == "max_iter":
-        reasons.append(f"the outer loop stopped at max_iter={result.n_iter} evaluations "
+        reasons.append(f"the outer loop stopped at max_iter={max_iter} evaluations "
                        "before it could show that less than tol was left to gain; raise "
                        "max_iter")
     tried = any(r["decision"] in ("reject", "uncertain") for r in result.history)
-    if tried and result.stop_reason != "bounds" \
+    if from_start and tried and result.stop_reason != "bounds" \
             and np.array_equal(lam, result.history[0]["log_alpha"]):
         reasons.append("no step decreased the outer loss by more than its uncertainty; "
                        "the strengths stayed at lambda_init")
@@ -368,11 +403,11 @@ def _set_aside(setup, fraction, random_state):
     aside = np.sort(positive[chosen])
     splits, check = [], []
     for train, part in setup.splits:
-        train, tune = np.setdiff1d(train, aside), np.setdiff1d(part, aside)
+        train, kept = np.setdiff1d(train, aside), np.setdiff1d(part, aside)
         kept_classes = np.unique(setup.codes[_positive(setup, train)])
-        if _positive(setup, tune).shape[0] == 0 or kept_classes.shape[0] < setup.n_classes:
+        if _positive(setup, kept).shape[0] == 0 or kept_classes.shape[0] < setup.n_classes:
             return None, None
-        splits.append((train, tune))
+        splits.append((train, kept))
         check.append(np.intersect1d(part, aside))
     return splits, check
 
@@ -384,7 +419,7 @@ def _positive(setup, idx):
 
 
 def _check_losses(setup, check, coefs, fit_intercept):
-    """Losses of each split's model ``coefs`` on its samples ``check``, their weights and indices."""
+    """Losses of each split's model ``coefs`` on its samples ``check``, weights and indices."""
     losses, weights, samples = [], [], []
     for part, w in zip(check, coefs):
         part = _positive(setup, part)
@@ -402,32 +437,41 @@ def _check_losses(setup, check, coefs, fit_intercept):
 def _compare_on_check(setup, check, one, many, fit_intercept):
     """Loss per sample of two sets of split models on the samples set aside, and their difference.
 
-    ``gain`` is how much lower the weighted mean loss of the models
-    ``many`` is than that of ``one``; ``std_error`` the standard error of
-    that mean difference, the samples' differences taken as independent
-    draws (a sample held out by several splits counts once, with the mean
-    of its differences), weighted, with Bessel's correction.
+    A sample held out by several splits counts once, with the mean of its
+    losses. ``one_loss`` and ``many_loss`` are the weighted mean losses of
+    the models ``one`` and ``many``; ``gain`` is their difference (how much
+    lower ``many``'s is), ``std_error`` its standard error, the samples'
+    paired differences taken as independent draws, weighted, with Bessel's
+    correction.
     """
     one_loss, weights, samples = _check_losses(setup, check, one, fit_intercept)
     many_loss, _, _ = _check_losses(setup, check, many, fit_intercept)
-    total = weights.sum()
-    result = dict(one_loss=np.dot(weights, one_loss) / total,
-                  many_loss=np.dot(weights, many_loss) / total)
-    distinct, index = np.unique(samples, return_inverse=True)
-    count = np.bincount(index)
-    weight = np.bincount(index, weights=weights) / count
-    difference = np.bincount(index, weights=many_loss - one_loss) / count
-    n, total = distinct.shape[0], weight.sum()
-    mean = np.dot(weight, difference) / total
-    std_error = np.sqrt(np.dot(weight ** 2, (difference - mean) ** 2) * n / (n - 1)) / total
+    weight, (one_loss, many_loss) = _per_sample(samples, weights, one_loss, many_loss)
+    mean, std_error = _mean_and_error(many_loss - one_loss, weight)
     gain = -mean if np.isfinite(mean) and np.isfinite(std_error) else -np.inf
-    result.update(gain=gain, std_error=std_error, check_samples=int(n))
-    return result
+    return dict(one_loss=_mean_and_error(one_loss, weight)[0],
+                many_loss=_mean_and_error(many_loss, weight)[0], gain=gain,
+                std_error=std_error, check_samples=int(weight.shape[0]))
 
 
-def _relative_error(losses, weights):
-    """Standard error of the weighted mean of ``losses``, relative to that mean."""
-    total = weights.sum()
-    mean = np.dot(weights, losses) / total
-    error = np.sqrt(np.dot(weights ** 2, (losses - mean) ** 2)) / total
+def _per_sample(samples, weights, *values):
+    """Weights and values of the distinct ``samples``, a repeated sample's values averaged."""
+    _, index = np.unique(samples, return_inverse=True)
+    count = np.bincount(index)
+    return (np.bincount(index, weights=weights) / count,
+            [np.bincount(index, weights=v) / count for v in values])
+
+
+def _mean_and_error(values, weights):
+    """Weighted mean of ``values`` and its standard error (Bessel's correction)."""
+    n, total = values.shape[0], weights.sum()
+    mean = np.dot(weights, values) / total
+    spread = np.dot(weights ** 2, (values - mean) ** 2) * n / max(n - 1, 1)
+    return mean, np.sqrt(spread) / total
+
+
+def _relative_error(losses, weights, samples):
+    """Standard error of the mean of ``losses`` per distinct sample, relative to that mean."""
+    weight, (loss,) = _per_sample(samples, weights, losses)
+    mean, error = _mean_and_error(loss, weight)
     return error / abs(mean) if mean != 0 and np.isfinite(error) else 0.0

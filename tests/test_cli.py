@@ -112,14 +112,14 @@ def test_warning_at_bound_is_visible(capsys):
 
 def test_interrupt_keeps_finished_methods(capsys, monkeypatch):
     """Ctrl-C during the second method: the first is printed, the status is 130."""
-    real = cli.ProgressPrinter.step
+    real = cli_output.ProgressPrinter.step
 
     def step(self, text=""):
         if self._name == "shine" and self._steps >= 1:
             raise KeyboardInterrupt
         real(self, text)
 
-    monkeypatch.setattr(cli.ProgressPrinter, "step", step)
+    monkeypatch.setattr(cli_output.ProgressPrinter, "step", step)
     status, out, err = run(FAST, capsys)
     assert status == 130
     assert "interrupted; 1 of 2 methods finished" in err
@@ -245,7 +245,7 @@ class Terminal(io.StringIO):
 
 def test_progress_on_a_terminal_rewrites_one_line():
     stream = Terminal()
-    progress = cli.ProgressPrinter(2, 3, verbose=1, stream=stream)
+    progress = cli_output.ProgressPrinter(2, 3, verbose=1, stream=stream)
     progress.start_task("cg")
     progress.step("outer it 1/3")
     progress.step("outer it 2/3")
@@ -254,11 +254,11 @@ def test_progress_on_a_terminal_rewrites_one_line():
     progress.end_task("done")
     last = stream.getvalue().split("\r")[-1]
     assert last.startswith("\x1b[K[1/2 cg] done") and last.endswith("left)\n")
-    assert np.isnan(cli.ProgressPrinter(2, 3).remaining())  # nothing done yet
+    assert np.isnan(cli_output.ProgressPrinter(2, 3).remaining())  # nothing done yet
 
 
 def test_format_duration():
-    assert [cli.format_duration(s) for s in (0.421, 12.4, 185, 3725)] == \
+    assert [cli_output.format_duration(s) for s in (0.421, 12.4, 185, 3725)] == \
         ["0.42 s", "12 s", "3 min 05 s", "1 h 02 min"]
 
 
@@ -309,13 +309,13 @@ def test_a_command_writing_into_a_closed_pipe_ends_quietly(tmp_path, argv):
 
 def test_a_method_reported_done_is_kept(tmp_path, capsys, monkeypatch):
     """Ctrl-C just after the line saying that the first method finished."""
-    real = cli.ProgressPrinter.end_task
+    real = cli_output.ProgressPrinter.end_task
 
     def end_task(self, text=""):
         real(self, text)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.ProgressPrinter, "end_task", end_task)
+    monkeypatch.setattr(cli_output.ProgressPrinter, "end_task", end_task)
     path = tmp_path / "res.json"
     status, out, err = run(FAST + ["--output", str(path)], capsys)
     assert status == 130
@@ -369,6 +369,6 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch, su
     monkeypatch.setattr(csv.DictWriter, "writerow", interrupted)
     monkeypatch.setattr(cli_output.json, "dumps", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        cli.write_output(path, rows, {})
+        cli_output.write_output(path, rows, {})
     assert path.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]

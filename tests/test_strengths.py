@@ -49,8 +49,9 @@ def test_a_fallback_is_exactly_the_fit_of_one_strength():
     X, y = make_classification(90, 40, n_informative=3, n_redundant=0, random_state=3)
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     one = HyperOptimizer(cv=cv).fit(X, y)
-    with pytest.warns(ScalarFallbackWarning, match="40 strengths were not kept"):
+    with pytest.warns(ScalarFallbackWarning, match="40 strengths were not kept") as caught:
         many = HyperOptimizer(cv=cv, regularization="per-feature").fit(X, y)
+    assert {w.filename for w in caught if w.category is ScalarFallbackWarning} == {__file__}
     assert many.fallback_ and many.selection_["kept"] == "one"
     assert many.selection_["gain"] <= 2 * many.selection_["std_error"]
     np.testing.assert_array_equal(many.log_alpha_, np.full(40, one.log_alpha_[0]))

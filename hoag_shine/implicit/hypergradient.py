@@ -15,8 +15,8 @@ from ..solver.lbfgs import minimize_lbfgs
 from .methods import get_method
 from ..model.scoring import get_scoring
 from .._validation import (check_bool, check_hyper, check_hypergradient_params,
-                          check_sample_weight, check_training_pair,
-                          check_weighted_classes)
+                           check_sample_weight, check_training_pair,
+                           check_weighted_classes)
 
 #: bytes an L-BFGS memory of the default size may take: the default memory
 #: size is lowered to ``max(MIN_DEFAULT_MEMORY, DEFAULT_MEMORY_BYTES // (16

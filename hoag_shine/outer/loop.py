@@ -58,6 +58,7 @@ from .acceptance import ACCEPT, LossEstimate, TrustedDecrease
 from .search import _Search
 from .steps import SecantTrustRegion
 
+
 def _exponential(eps0, factor, k):
     return eps0 * factor ** k
 
@@ -403,9 +404,10 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
         and ``C = 1 / alpha``), the outer loss divided by ``loss_scale`` and
         its change, the elapsed time and what is left (the decrease a secant
         model of the last accepted step predicts, and the evaluations and
-        time ``max_iter`` still allows), and a line for the answer; 2: one line per evaluation with the loop's internals (its
-        decision, the corrected loss and its uncertainty, the backward pass,
-        the trust radius, the tolerance) and the verdicts on trials judged
+        time ``max_iter`` still allows), and a line for the answer; 2: one
+        line per evaluation with the loop's internals (its decision, the
+        corrected loss and its uncertainty, the backward pass, the trust
+        radius, the tolerance) and the verdicts on trials judged
         again; 3: also one line per split and evaluation (inner iterations,
         Hessian-vector products, times).
     escalation : BackwardEscalation, optional

@@ -157,7 +157,6 @@ class _Search:
             self.radius = self.rule.next_radius(self.radius, step.length(current.lam), -np.inf)
             run.tighten *= REJECT_TIGHTEN
 
-
     def _after_reject(self, current, candidate, s_step):
         self.rejects += 1
         contradicts = candidate.finite and bool(

@@ -3,6 +3,7 @@ import numpy as np
 
 from .._validation import check_bool, check_callable, check_int, check_real, check_real_array
 
+
 def check_lbfgs_params(fun_and_grad, x0, *, memory_size, tol, max_iter, memory, memory_class,
                        extra_secant, c1, c2, max_linesearch, warn, initial_matrix=None):
     """Validate the arguments of :func:`minimize_lbfgs`.

@@ -20,7 +20,6 @@ class _CountingOperator(LinearOperator):
         return self.op.matmat(V)
 
 
-
 def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
                        preconditioner=None):
     """Solve ``H q = rhs`` by (preconditioned) CG to relative tolerance ``tol``.

@@ -37,7 +37,8 @@ class ScaledIdentity:
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine import LBFGSMemory, ScaledIdentity
+    >>> from hoag_shine import LBFGSMemory
+    >>> from hoag_shine.solver.initial import ScaledIdentity
     >>> mem = LBFGSMemory(3, [(np.array([1.0, 0.0]), np.array([4.0, 0.0]))])
     >>> float(ScaledIdentity().diagonal(mem))
     0.25
@@ -138,7 +139,8 @@ class InverseDiagonal:
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine import InverseDiagonal, LBFGSMemory
+    >>> from hoag_shine import LBFGSMemory
+    >>> from hoag_shine.solver.initial import InverseDiagonal
     >>> mem = LBFGSMemory(3, initial=InverseDiagonal([2.0, 4.0]))
     >>> mem.apply(np.array([1.0, 1.0]))
     array([0.5 , 0.25])
@@ -266,7 +268,8 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
     Examples
     --------
     >>> import numpy as np
-    >>> from hoag_shine import InnerProblem, ScaledIdentity, hessian_diagonal_initial
+    >>> from hoag_shine import InnerProblem
+    >>> from hoag_shine.solver.initial import ScaledIdentity, hessian_diagonal_initial
     >>> problem = InnerProblem.from_data(np.eye(2), np.array([1.0, -1.0]))
     >>> initial = hessian_diagonal_initial(problem, [0.0])
     >>> initial(np.zeros(2), ScaledIdentity()).hessian_diagonal
