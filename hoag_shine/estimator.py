@@ -132,8 +132,9 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         that strength scaled to the training weight left, whichever does
         better there) by more than two standard errors of the paired
         difference, and are then tuned again on all the samples, from where
-        they are, if 3 evaluations are left of ``max_iter``. Otherwise the
-        one strength is kept, for
+        they are (the run of many strengths leaves 5 evaluations of
+        ``max_iter`` for it). Otherwise, or when a model of the comparison
+        cannot be solved to precision, the one strength is kept, for
         every feature, with a :class:`ScalarFallbackWarning`
         (``fallback_``); so it is when fewer than 20 samples can be set
         aside. The samples are set aside class by class, seeded by
@@ -255,10 +256,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         strengths ``one_loss`` and ``many_loss`` (the weighted loss per
         sample of each run's models on the samples set aside), ``gain``
         (their difference), ``std_error`` (its standard error) and
-        ``check_samples`` (distinct samples set aside) and ``again``
-        (whether the kept strengths were tuned again on all the samples,
-        which needs ``MIN_MANY_EVALUATIONS = 3`` evaluations left of
-        ``max_iter``); None otherwise.
+        ``check_samples`` (distinct samples set aside); None otherwise.
         ``history_`` then holds every run, each record's ``stage`` saying
         which: "one" (one strength), "many" (the many strengths without
         the samples set aside) and,

@@ -31,6 +31,8 @@ NEAR_BOUND = 0.01
 CHECK_Z = 2.0
 #: fewest evaluations worth a run of many strengths after the run of one
 MIN_MANY_EVALUATIONS = 3
+#: evaluations kept for tuning kept strengths again on all the samples
+AGAIN_RESERVE = 5
 #: fewest samples set aside on which a comparison is made
 MIN_CHECK_SAMPLES = 20
 #: the run of many strengths resolves its loss to this fraction of the sampling
@@ -105,15 +107,15 @@ def tune_many(est, setup):
       more than ``CHECK_Z`` standard errors of the paired difference, the
       many strengths tuned again on the splits as given.
 
-    Otherwise the answer is the first run's, with a
-    :class:`ScalarFallbackWarning`. The runs share ``max_iter``: "again"
-    runs only when at least ``MIN_MANY_EVALUATIONS`` are left
-    (``selection_["again"]`` says whether it ran).
+    Otherwise (or when a model of the comparison could not be solved to
+    precision) the answer is the first run's, with a
+    :class:`ScalarFallbackWarning`. The runs share ``max_iter``; "many" leaves
+    ``AGAIN_RESERVE`` evaluations to "again".
     """
     s, runs = setup, _Runs()
     one = _stage(est, s, runs, "one", None, s.splits, s.lam0.mean(keepdims=True))
     splits, check = _set_aside(s, est.check_fraction, est.random_state)
-    reason = _stopped(est, runs) or (None if splits is not None else (
+    reason = _stopped(est, runs, AGAIN_RESERVE) or (None if splits is not None else (
         f"fewer than {MIN_CHECK_SAMPLES} held-out samples could be set aside while keeping "
         "every class in every training part"))
     if reason:
@@ -123,10 +125,19 @@ def tune_many(est, setup):
             s, s.held_out, [r.w for r in one.result.results], est.fit_intercept)
         tol = max(est.tol, MANY_TOL_FRACTION * _relative_error(losses, weights, samples))
         start, reference = _reference(est, s, splits, check, one)
+    if reference is None:
+        return _fall_back(s, one, runs, dict(reason=(
+            "the one strength's models without the samples set aside could not be solved "
+            "to precision (standardise X, or raise inner_max_iter)")))
     many = _stage(est, s, runs, "many", s.groups, splits,
-                  np.full(s.n_hyper, one.result.log_alpha[0]), start, tol)
+                  np.full(s.n_hyper, one.result.log_alpha[0]), start, tol,
+                  reserve=AGAIN_RESERVE)
     if many.result.stop_reason in ("callback", "not_finite"):
         return _fall_back(s, one, runs, dict(reason=_stopped(est, runs)))
+    if not all(r.inner.success for r in many.result.results):
+        return _fall_back(s, one, runs, dict(reason=(
+            "the many strengths' models could not be solved to precision (standardise X, "
+            "or raise inner_max_iter)")))
     with runs.between():
         selection = _compare_on_check(s, check, reference, [r.w for r in many.result.results],
                                       est.fit_intercept)
@@ -141,12 +152,9 @@ def tune_many(est, setup):
         return _fall_back(s, one, runs, selection)
     selection.update(kept="many", reason="the many strengths' loss on the samples set aside "
                      "is lower")
-    answer = many
-    selection["again"] = est.max_iter - _used(runs) >= MIN_MANY_EVALUATIONS
-    if selection["again"]:
-        answer = _stage(est, s, runs, "again", s.groups, s.splits, many.result.log_alpha,
-                        [r.w for r in many.result.results])
-    return _finish(answer, runs, selection)
+    again = _stage(est, s, runs, "again", s.groups, s.splits, many.result.log_alpha,
+                   [r.w for r in many.result.results])
+    return _finish(again, runs, selection)
 
 
 def _reference(est, setup, splits, check, one):
@@ -162,8 +170,9 @@ def _reference(est, setup, splits, check, one):
     -------
     start : list of ndarray
         The models at the one strength found, where the many strengths start.
-    reference : list of ndarray
-        The reference models.
+    reference : list of ndarray or None
+        The reference models; None when neither candidate's models could all
+        be solved to precision.
     """
     s, lam = setup, one.result.log_alpha
     full = sum(_weight(s, train) for train, _ in s.splits)
@@ -171,14 +180,29 @@ def _reference(est, setup, splits, check, one):
     problems = [InnerProblem.from_data(s.X[train], s.codes[train], None, est.fit_intercept,
                                        n_classes=s.n_classes, sample_weight=s.weights(train))
                 for train, _ in splits]
-    candidates = []
+    candidates, start = [], None
     for log_alpha in (lam, lam + shift):
-        coefs = [solve_tightly(problem, log_alpha, r.w, max_iter=est.inner_max_iter)[0]
+        coefs = [_solved(problem, log_alpha, r.w, est.inner_max_iter)
                  for problem, r in zip(problems, one.result.results)]
+        if start is None:
+            start = [r.w if w is None else w for w, r in zip(coefs, one.result.results)]
+        if any(w is None for w in coefs):
+            continue
         losses, weights, _ = _check_losses(s, check, coefs, est.fit_intercept)
-        candidates.append((np.dot(weights, losses) / weights.sum(), coefs))
-    best = min(candidates, key=lambda c: c[0] if np.isfinite(c[0]) else np.inf)
-    return candidates[0][1], best[1]
+        if np.all(np.isfinite(losses)):
+            candidates.append((np.dot(weights, losses) / weights.sum(), coefs))
+    best = min(candidates, key=lambda c: c[0])[1] if candidates else None
+    return start, best
+
+
+def _solved(problem, log_alpha, w0, max_iter):
+    """The inner solution at ``log_alpha`` to the refit's precision, from ``w0`` or else
+    from zero; None when neither start reaches it."""
+    for start in (w0, np.zeros(problem.n_coef)):
+        w, g_norm, target = solve_tightly(problem, log_alpha, start, max_iter=max_iter)
+        if g_norm <= target:
+            return w
+    return None
 
 
 def _weight(setup, idx):
@@ -187,10 +211,12 @@ def _weight(setup, idx):
     return float(idx.shape[0] if weights is None else weights.sum())
 
 
-def _stage(est, setup, runs, name, groups, splits, lam0, initial_coef=None, tol=None):
+def _stage(est, setup, runs, name, groups, splits, lam0, initial_coef=None, tol=None,
+           reserve=0):
     """One run of :func:`tune_many`, appended to ``runs``: its records carry ``stage``.
 
-    The run's budget is what the previous runs left of ``max_iter``; its
+    The run's budget is what the previous runs left of ``max_iter``, less
+    ``reserve`` evaluations kept for a later run; its
     records and the callback's states continue their numbering and time, and
     their strengths have one entry per strength of the fit.
     """
@@ -205,7 +231,7 @@ def _stage(est, setup, runs, name, groups, splits, lam0, initial_coef=None, tol=
     def callback(state):
         return est.callback(widened(state))
 
-    run = tune(est, setup, groups, splits, lam0, est.max_iter - used, f" ({name})",
+    run = tune(est, setup, groups, splits, lam0, est.max_iter - used - reserve, f" ({name})",
                initial_coef, tol, callback if est.callback is not None else None)
     run.history = [widened(r) for r in run.history]
     runs.append(run)
@@ -237,15 +263,16 @@ def _used(runs):
     return sum(run.result.n_iter for run in runs)
 
 
-def _stopped(est, runs):
-    """Why no further run can follow ``runs`` (None when one can)."""
+def _stopped(est, runs, reserve=0):
+    """Why no further run can follow ``runs``, with ``reserve`` evaluations kept for a
+    later one (None when one can)."""
     last = runs[-1]
     if last.result.stop_reason in ("callback", "not_finite"):
         return f"the run \"{last.history[-1]['stage']}\" stopped ({last.result.stop_reason})"
-    left = est.max_iter - _used(runs)
+    left = est.max_iter - _used(runs) - reserve
     if left < MIN_MANY_EVALUATIONS:
         return (f"max_iter={est.max_iter} left {left} evaluations after the {_used(runs)} "
-                "of the runs before")
+                f"of the runs before and the {reserve} kept for the last")
     return None
 
 
@@ -463,11 +490,21 @@ def _per_sample(samples, weights, *values):
 
 
 def _mean_and_error(values, weights):
-    """Weighted mean of ``values`` and its standard error (Bessel's correction)."""
-    n, total = values.shape[0], weights.sum()
+    """Weighted mean of ``values`` and its standard error.
+
+    The values are taken as independent draws of one variance, estimated
+    without bias for reliability weights (``sum w (v - mean)^2 / (W - sum
+    w^2 / W)``, Bessel's correction when the weights are equal); the mean's
+    variance is that times ``sum w^2 / W^2``, one over the effective number
+    of samples. Infinite when one sample carries all the weight.
+    """
+    total, squares = weights.sum(), np.dot(weights, weights)
     mean = np.dot(weights, values) / total
-    spread = np.dot(weights ** 2, (values - mean) ** 2) * n / max(n - 1, 1)
-    return mean, np.sqrt(spread) / total
+    dof = total - squares / total
+    if not dof > 0:
+        return mean, np.inf
+    variance = np.dot(weights, (values - mean) ** 2) / dof
+    return mean, np.sqrt(variance * squares) / total
 
 
 def _relative_error(losses, weights, samples):

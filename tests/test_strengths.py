@@ -225,3 +225,49 @@ def test_a_callback_stop_ends_the_fit_in_any_run(stage):
     assert est.fallback_ == (stage != "again")
     if est.fallback_:
         assert "stopped (callback)" in est.selection_["reason"]
+
+
+def test_models_that_cannot_be_solved_to_precision_are_no_evidence():
+    # an informative block at scale 0.01 and a noise block at scale 100: the
+    # one strength's models without the samples set aside stop short of the
+    # refit's precision, and their losses there would flatter the many strengths
+    rng = np.random.RandomState(0)
+    A, N = rng.randn(400, 20), rng.randn(400, 50)
+    y = (rng.rand(400) < 1 / (1 + np.exp(-A @ rng.randn(20) / 2))).astype(int)
+    X = np.hstack([0.01 * A, 100 * N])
+    groups = np.r_[np.zeros(20), np.ones(50)].astype(int)
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    with pytest.warns(ScalarFallbackWarning, match="could not be solved to precision"):
+        est = HyperOptimizer(cv=cv, regularization=groups).fit(X_train, y_train)
+    assert est.fallback_ and "gain" not in est.selection_
+
+
+def test_a_few_heavy_weights_widen_the_standard_error():
+    X, y, groups = noisy_breast_cancer(n_noise=5)
+    sample_weight = np.ones(X.shape[0])
+    sample_weight[:3] = 1e8
+    est = HyperOptimizer(cv=3, regularization=groups)
+    setup, _ = est._setup(X, y, sample_weight)
+    _, check = _set_aside(setup, 0.5, 0)
+    aside = np.concatenate(check)
+    assert np.isin(np.arange(3), aside).sum() >= 1  # a heavy sample is set aside
+    rng = np.random.default_rng(2)
+    one = [rng.standard_normal(X.shape[1] + 1) for _ in check]
+    many = [rng.standard_normal(X.shape[1] + 1) for _ in check]
+    selection = _compare_on_check(setup, check, one, many, fit_intercept=True)
+    d, w = [], []
+    for part, w1, w2 in zip(check, one, many):
+        z1, z2 = X[part] @ w1[:-1] + w1[-1], X[part] @ w2[:-1] + w2[-1]
+        s = np.where(y[part] == 1, 1.0, -1.0)
+        d.append(np.logaddexp(0, -s * z2) - np.logaddexp(0, -s * z1))
+        w.append(sample_weight[part])
+    d, w = np.concatenate(d), np.concatenate(w)
+    mean = np.average(d, weights=w)
+    # the unbiased variance for reliability weights, over the effective sample size
+    variance = np.sum(w * (d - mean) ** 2) / (w.sum() - np.sum(w ** 2) / w.sum())
+    n_effective = w.sum() ** 2 / np.sum(w ** 2)
+    np.testing.assert_allclose(selection["gain"], -mean, rtol=1e-10)
+    np.testing.assert_allclose(selection["std_error"], np.sqrt(variance / n_effective),
+                               rtol=1e-8)
+    assert n_effective < 4
