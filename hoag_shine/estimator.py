@@ -130,7 +130,7 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         on the samples set aside is lower than that of the one strength's
         models (trained on the same samples, at the strength found or at
         that strength scaled to the training weight left, whichever does
-        better there) by more than two standard errors of the paired
+        better there) by more than three standard errors of the paired
         difference, and are then tuned again on all the samples, from where
         they are (the run of many strengths leaves 5 evaluations of
         ``max_iter`` for it). Otherwise, or when a model of the comparison
