@@ -6,12 +6,25 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import settings
+from threadpoolctl import threadpool_limits
 
 # CI draws the same property-test examples on every run, so that a CI result
 # is reproducible; local runs keep exploring new examples.
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """BLAS and OpenMP on one thread for the whole run: the tests' matrices are
+    small, and on a machine of two shared cores extra threads only compete with
+    the process workers some tests start (unpinned, the suite took four times
+    as long)."""
+    with threadpool_limits(limits=1):
+        yield
+
 
 BinaryData = namedtuple("BinaryData", "X y X_val y_val X_dense X_val_dense")
 
