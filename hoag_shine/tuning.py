@@ -92,7 +92,7 @@ def tune(est, setup, groups, splits, lam0, max_iter, what="", initial_coef=None,
     # scores in the scorer's sign and scale: minus the mean loss per sample
     history = [dict(r, score=-r["outer_loss"] / weight) for r in result.history]
     return _Tuned(result=result, weight=weight, history=history, problem=folds[0][0],
-                  tol=est.tol if tol is None else tol, stop_reason=result.stop_reason)
+                  stop_reason=result.stop_reason)
 
 
 def tune_many(est, setup):
@@ -390,7 +390,6 @@ class _Tuned:
     weight: float
     history: list
     problem: object
-    tol: float
     stop_reason: str
     selection: object = None
 

@@ -271,3 +271,21 @@ def test_a_few_heavy_weights_widen_the_standard_error():
     np.testing.assert_allclose(selection["std_error"], np.sqrt(variance / n_effective),
                                rtol=1e-8)
     assert n_effective < 4
+
+
+@pytest.mark.parametrize("coefs", ["short", "count", "nan"])
+def test_initial_coef_of_the_criterion_is_checked(coefs):
+    from hoag_shine import HeldOutCriterion, InnerProblem
+    from hoag_shine.implicit.methods import get_method
+    from hoag_shine.model.datafit import LogisticLoss
+    X, y = make_classification(90, 4, random_state=0)
+    y = 2.0 * y - 1
+    folds = [(InnerProblem.from_data(X[:60], y[:60]), LogisticLoss(X[60:], y[60:]))]
+    n = folds[0][0].n_coef
+    given = {"short": [np.zeros(n - 1)], "count": [np.zeros(n), np.zeros(n)],
+             "nan": [np.full(n, np.nan)]}[coefs]
+    with pytest.raises(ValueError, match="initial_coef must hold one finite vector"):
+        HeldOutCriterion(folds, get_method("cg"), initial_coef=given)
+    start = [np.arange(float(n))]
+    with HeldOutCriterion(folds, get_method("cg"), initial_coef=start) as criterion:
+        np.testing.assert_array_equal(criterion.initial_state(np.zeros(1))[0].w, start[0])

@@ -112,9 +112,11 @@ class HeldOutCriterion:
         self.initial_matrix = initial_matrix
         self.warm_start_memory = warm_start_memory
         self.n_jobs = n_jobs
-        if initial_coef is not None and [np.shape(w) for w in initial_coef] != [
-                (problem.n_coef,) for problem, _ in folds]:
-            raise ValueError("initial_coef must hold one vector of n_coef entries per split")
+        if initial_coef is not None and (
+                [np.shape(w) for w in initial_coef] != [(p.n_coef,) for p, _ in folds]
+                or not all(np.all(np.isfinite(w)) for w in initial_coef)):
+            raise ValueError("initial_coef must hold one finite vector of n_coef entries "
+                             "per split")
         self.initial_coef = initial_coef
         self._runner = None
 
