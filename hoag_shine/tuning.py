@@ -117,27 +117,25 @@ def tune_many(est, setup):
     s, runs = setup, _Runs()
     one = _stage(est, s, runs, "one", None, s.splits, s.lam0.mean(keepdims=True))
     splits, check = _set_aside(s, est.check_fraction, est.random_state)
-    reason = _stopped(est, runs, AGAIN_RESERVE) or (None if splits is not None else (
-        f"fewer than {MIN_CHECK_SAMPLES} held-out samples could be set aside while keeping "
-        "every class in every training part"))
+    reason = _stopped(est, runs, AGAIN_RESERVE) or (None if splits is not None else check)
     if reason:
-        return _fall_back(s, one, runs, dict(reason=reason))
+        return _fall_back(est, s, one, runs, dict(reason=reason))
     with runs.between():
         losses, weights, samples = _check_losses(
             s, s.held_out, [r.w for r in one.result.results], est.fit_intercept)
         tol = max(est.tol, MANY_TOL_FRACTION * _relative_error(losses, weights, samples))
         start, reference = _reference(est, s, splits, check, one)
     if reference is None:
-        return _fall_back(s, one, runs, dict(reason=(
+        return _fall_back(est, s, one, runs, dict(reason=(
             "the one strength's models without the samples set aside could not be solved "
             "to precision (standardise X, or raise inner_max_iter)")))
     many = _stage(est, s, runs, "many", s.groups, splits,
                   np.full(s.n_hyper, one.result.log_alpha[0]), start, tol,
                   reserve=AGAIN_RESERVE)
     if many.result.stop_reason in ("callback", "not_finite"):
-        return _fall_back(s, one, runs, dict(reason=_stopped(est, runs)))
+        return _fall_back(est, s, one, runs, dict(reason=_stopped(est, runs)))
     if not all(r.inner.success for r in many.result.results):
-        return _fall_back(s, one, runs, dict(reason=(
+        return _fall_back(est, s, one, runs, dict(reason=(
             "the many strengths' models could not be solved to precision (standardise X, "
             "or raise inner_max_iter)")))
     with runs.between():
@@ -151,9 +149,12 @@ def tune_many(est, setup):
     if not selection["gain"] > CHECK_Z * selection["std_error"]:
         selection["reason"] = ("the many strengths' loss on the samples set aside is not "
                                "lower by more than its uncertainty")
-        return _fall_back(s, one, runs, selection)
+        return _fall_back(est, s, one, runs, selection)
     selection.update(kept="many", reason="the many strengths' loss on the samples set aside "
                      "is lower")
+    if est.verbose:
+        print(f"[HyperOptimizer] {s.n_hyper} strengths kept: {selection['reason']}",
+              flush=True)
     again = _stage(est, s, runs, "again", s.groups, s.splits, many.result.log_alpha,
                    [r.w for r in many.result.results])
     return _finish(again, runs, selection)
@@ -273,8 +274,9 @@ def _stopped(est, runs, reserve=0):
         return f"the run \"{last.history[-1]['stage']}\" stopped ({last.result.stop_reason})"
     left = est.max_iter - _used(runs) - reserve
     if left < MIN_MANY_EVALUATIONS:
-        return (f"max_iter={est.max_iter} left {left} evaluations after the {_used(runs)} "
-                f"of the runs before and the {reserve} kept for the last")
+        return (f"max_iter={est.max_iter} leaves {max(left, 0)} evaluations for the next "
+                f"run ({_used(runs)} used, {reserve} kept for the last; it needs "
+                f"{MIN_MANY_EVALUATIONS})")
     return None
 
 
@@ -290,9 +292,11 @@ def _finish(answer, runs, selection):
                    stop_reason=stopped[0] if stopped else answer.result.stop_reason)
 
 
-def _fall_back(setup, one, runs, selection):
+def _fall_back(est, setup, one, runs, selection):
     """The run of one strength as the answer, with a ScalarFallbackWarning."""
     selection["kept"] = "one"
+    if est.verbose:
+        print(f"[HyperOptimizer] one strength kept: {selection['reason']}", flush=True)
     detail = ""
     if "gain" in selection:
         detail = (f" (loss per sample there {selection['many_loss']:.6g} against "
@@ -411,18 +415,19 @@ def _set_aside(setup, fraction, random_state):
         The (training, held-out) parts of each split without them; None
         when fewer than ``MIN_CHECK_SAMPLES`` would be drawn, or a part would
         lose every sample of positive weight, or a training part a class.
-    check : list of ndarray, or None
-        The samples set aside among each split's held-out part.
+    check : list of ndarray, or str
+        The samples set aside among each split's held-out part; when
+        ``splits`` is None, why.
     """
     rng = check_random_state(0 if random_state is None else random_state)
     held = np.unique(np.concatenate(setup.held_out))
     weights = setup.weights(held)
     positive = held if weights is None else held[weights > 0]
-    if positive.shape[0] < 2:
-        return None, None
     n_check = min(int(round(fraction * positive.shape[0])), positive.shape[0] - 1)
     if n_check < MIN_CHECK_SAMPLES:
-        return None, None
+        return None, (f"check_fraction={fraction:g} of the {positive.shape[0]} held-out "
+                      f"samples of positive weight sets aside fewer than "
+                      f"{MIN_CHECK_SAMPLES}")
     try:
         splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_check, random_state=rng)
         _, chosen = next(splitter.split(positive, setup.codes[positive]))
@@ -430,11 +435,14 @@ def _set_aside(setup, fraction, random_state):
         chosen = rng.permutation(positive.shape[0])[:n_check]
     aside = np.sort(positive[chosen])
     splits, check = [], []
-    for train, part in setup.splits:
+    for i, (train, part) in enumerate(setup.splits):
         train, kept = np.setdiff1d(train, aside), np.setdiff1d(part, aside)
-        kept_classes = np.unique(setup.codes[_positive(setup, train)])
-        if _positive(setup, kept).shape[0] == 0 or kept_classes.shape[0] < setup.n_classes:
-            return None, None
+        if _positive(setup, kept).shape[0] == 0:
+            return None, (f"setting {n_check} held-out samples aside leaves the held-out "
+                          f"part of split {i} empty")
+        if np.unique(setup.codes[_positive(setup, train)]).shape[0] < setup.n_classes:
+            return None, (f"setting {n_check} held-out samples aside takes a class out of "
+                          f"the training part of split {i}")
         splits.append((train, kept))
         check.append(np.intersect1d(part, aside))
     return splits, check

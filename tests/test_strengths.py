@@ -131,13 +131,14 @@ def test_a_class_that_the_set_aside_would_empty_falls_back():
     setup, _ = est._setup(X, y, None)
     # with cross-validation the samples set aside leave the training parts too:
     # setting most aside takes the third class out of some training part
-    assert _set_aside(setup, 0.95, 0) == (None, None)
+    splits, why = _set_aside(setup, 0.95, 0)
+    assert splits is None and "takes a class out of the training part" in why
     assert _set_aside(setup, 0.3, 0)[0] is not None
 
 
 def test_too_few_evaluations_left_fall_back_with_the_reason():
     X, y, groups = noisy_breast_cancer(n_noise=10)
-    with pytest.warns(ScalarFallbackWarning, match="max_iter=3 left"):
+    with pytest.warns(ScalarFallbackWarning, match=r"max_iter=3 leaves 0 evaluations for the next run \(3 used, 5 kept"):
         est = HyperOptimizer(regularization=groups, max_iter=3, random_state=0).fit(X, y)
     assert est.fallback_ and est.n_iter_ <= 3
     assert "gain" not in est.selection_
@@ -199,7 +200,7 @@ def test_overlapping_held_out_parts_count_each_sample_once():
 
 def test_too_few_samples_to_set_aside_fall_back():
     X, y, groups = noisy_breast_cancer(n_noise=5)
-    with pytest.warns(ScalarFallbackWarning, match="fewer than 20 held-out samples"):
+    with pytest.warns(ScalarFallbackWarning, match=r"check_fraction=0.05 of the \d+ held-out samples .* sets aside fewer than 20"):
         est = HyperOptimizer(regularization=groups, check_fraction=0.05, cv=3,
                              random_state=0).fit(X[:300], y[:300])
     assert est.fallback_ and "gain" not in est.selection_
@@ -273,7 +274,7 @@ def test_a_few_heavy_weights_widen_the_standard_error():
     assert n_effective < 4
 
 
-@pytest.mark.parametrize("coefs", ["short", "count", "nan"])
+@pytest.mark.parametrize("coefs", ["short", "count", "nan", "text"])
 def test_initial_coef_of_the_criterion_is_checked(coefs):
     from hoag_shine import HeldOutCriterion, InnerProblem
     from hoag_shine.implicit.methods import get_method
@@ -283,9 +284,46 @@ def test_initial_coef_of_the_criterion_is_checked(coefs):
     folds = [(InnerProblem.from_data(X[:60], y[:60]), LogisticLoss(X[60:], y[60:]))]
     n = folds[0][0].n_coef
     given = {"short": [np.zeros(n - 1)], "count": [np.zeros(n), np.zeros(n)],
-             "nan": [np.full(n, np.nan)]}[coefs]
+             "nan": [np.full(n, np.nan)], "text": [["a"] * n]}[coefs]
     with pytest.raises(ValueError, match="initial_coef must hold one finite vector"):
         HeldOutCriterion(folds, get_method("cg"), initial_coef=given)
     start = [np.arange(float(n))]
     with HeldOutCriterion(folds, get_method("cg"), initial_coef=start) as criterion:
         np.testing.assert_array_equal(criterion.initial_state(np.zeros(1))[0].w, start[0])
+
+
+def test_a_held_out_part_left_empty_is_the_reason_given():
+    X, y = make_classification(300, 5, random_state=0)
+    est = HyperOptimizer(regularization="per-feature", cv=StratifiedKFold(60))
+    setup, _ = est._setup(X, y, None)
+    splits, why = _set_aside(setup, 0.9, 0)
+    assert splits is None and "leaves the held-out part of split" in why and "empty" in why
+
+
+def test_verbose_says_which_strengths_were_kept(capsys):
+    X, y, groups = noisy_breast_cancer(n_noise=5)
+    with pytest.warns(ScalarFallbackWarning):
+        HyperOptimizer(regularization=groups, check_fraction=0.05, cv=3, verbose=1,
+                       random_state=0).fit(X[:300], y[:300])
+    out = capsys.readouterr().out
+    assert "[HyperOptimizer] one strength kept: check_fraction=0.05" in out
+
+
+def test_the_tight_solve_and_cg_check_their_inputs():
+    from hoag_shine import InnerProblem
+    from hoag_shine.solver.cg import conjugate_gradient
+    from hoag_shine.solver.newton import solve_tightly
+    X, y = make_classification(60, 4, random_state=0)
+    problem = InnerProblem.from_data(X, 2.0 * y - 1, np.array([0, 0, 1, 1]))
+    w0 = np.zeros(problem.n_coef)
+    for log_alpha in (np.zeros(3), np.zeros(1), 0.0, np.array([0.0, np.nan])):
+        with pytest.raises(ValueError, match="log_alpha must hold 2 finite numbers"):
+            solve_tightly(problem, log_alpha, w0)
+    for w in (np.zeros(3), np.full(problem.n_coef, np.nan)):
+        with pytest.raises(ValueError, match="w0 must hold 4 finite numbers"):
+            solve_tightly(problem, np.zeros(2), w)
+    hessian = problem.hessian_operator(w0, np.zeros(2))
+    with pytest.raises(ValueError, match="max_iter must be None or >= 0"):
+        conjugate_gradient(hessian, np.ones(4), max_iter=-1)
+    with pytest.raises(ValueError, match="rhs and x0 must be finite"):
+        conjugate_gradient(hessian, np.full(4, np.nan))

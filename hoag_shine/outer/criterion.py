@@ -112,11 +112,15 @@ class HeldOutCriterion:
         self.initial_matrix = initial_matrix
         self.warm_start_memory = warm_start_memory
         self.n_jobs = n_jobs
-        if initial_coef is not None and (
-                [np.shape(w) for w in initial_coef] != [(p.n_coef,) for p, _ in folds]
-                or not all(np.all(np.isfinite(w)) for w in initial_coef)):
-            raise ValueError("initial_coef must hold one finite vector of n_coef entries "
-                             "per split")
+        if initial_coef is not None:
+            message = "initial_coef must hold one finite vector of n_coef entries per split"
+            try:
+                initial_coef = [np.asarray(w, dtype=float) for w in initial_coef]
+            except (TypeError, ValueError) as exc:
+                raise ValueError(message) from exc
+            if [w.shape for w in initial_coef] != [(p.n_coef,) for p, _ in folds] \
+                    or not all(np.all(np.isfinite(w)) for w in initial_coef):
+                raise ValueError(message)
         self.initial_coef = initial_coef
         self._runner = None
 

@@ -46,6 +46,10 @@ def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
     n_hvp : int
         Hessian-vector products used (including the residual of ``x0``).
     """
+    if max_iter is not None and not max_iter >= 0:
+        raise ValueError(f"max_iter must be None or >= 0, got {max_iter!r}")
+    if not (np.all(np.isfinite(rhs)) and (x0 is None or np.all(np.isfinite(x0)))):
+        raise ValueError("rhs and x0 must be finite")
     counted = _CountingOperator(hessian)
     if max_iter is None:
         max_iter = 10 * hessian.shape[0]

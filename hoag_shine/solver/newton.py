@@ -46,6 +46,14 @@ def solve_tightly(problem, log_alpha, w0, *, max_iter=1000):
         ``REFIT_TOL`` times the gradient norm at ``w = 0``: the solve
         reached its precision when ``g_norm <= target``.
     """
+    log_alpha = np.asarray(log_alpha, dtype=float)
+    w0 = np.asarray(w0, dtype=float)
+    if log_alpha.shape != (problem.n_hyper,) or not np.all(np.isfinite(log_alpha)):
+        raise ValueError(f"log_alpha must hold {problem.n_hyper} finite numbers, got "
+                         f"shape {log_alpha.shape}")
+    if w0.shape != (problem.n_coef,) or not np.all(np.isfinite(w0)):
+        raise ValueError(f"w0 must hold {problem.n_coef} finite numbers, got shape "
+                         f"{w0.shape}")
     fun = problem.fun_and_grad(log_alpha)
     f0, g0 = fun(np.zeros(problem.n_coef))
     g0 = np.linalg.norm(g0)
