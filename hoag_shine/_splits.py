@@ -130,8 +130,8 @@ def _cv_splits(cv, X, y):
         return list(check_cv(int(cv), y, classifier=True).split(X, y))
     if hasattr(cv, "split"):
         return list(cv.split(X, y))
-    if not hasattr(cv, "__iter__"):
-        raise TypeError(f"{expected}, got {cv!r}")
+    if not hasattr(cv, "__iter__") or getattr(cv, "ndim", 1) == 0:
+        raise TypeError(f"{expected}, got {cv!r}")  # a 0-d array has __iter__ but raises
     splits = list(cv)
     if not splits:
         if iter(cv) is cv:

@@ -180,7 +180,8 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         (``gamma = s^T y / y^T y`` of the newest pair), or the inverse
         Hessian diagonal ``(diag(X^T D X) + alpha)^{-1}`` at the current
         iterate; "auto" takes the diagonal with per-feature or grouped
-        strengths and ``gamma I`` with one strength (see
+        strengths and ``gamma I`` with one strength, measured with an
+        intercept in :attr:`~hoag_shine.InnerProblem.intercept_metric` (see
         :ref:`choosing-initial-matrix`). A callable is a factory as
         :func:`get_initial_matrix` describes.
 

@@ -8,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from hoag_shine import (HeldOutCriterion, HyperOptimizer, InnerProblem, LBFGSMemory,
                         LogisticLoss, get_initial_matrix, get_method, hypergradient,
                         minimize_lbfgs, solve_and_differentiate)
+from hoag_shine.model.datafit import MultinomialLoss
 from hoag_shine.solver.initial import InverseDiagonal, ScaledIdentity, hessian_diagonal_initial
 
 FORMATS = ["dense", "csr", "csc"]
@@ -343,3 +344,57 @@ def test_auto_takes_the_diagonal_for_several_strengths(make_data, make_strengths
         res = solve_and_differentiate(problem, outer, log_alpha, get_method("shine"),
                                       inner_tol=1e-6)
         assert isinstance(res.inner.memory.initial, expected)
+
+
+def test_scaled_identity_with_a_metric_is_gamma_i_in_the_rescaled_variables(rng):
+    """``gamma diag(m)`` on pairs ``(s, y)`` is ``T (gamma' I) T`` on the pairs
+    ``(T^-1 s, T y)``, ``T = diag(m)^(1/2)``: the two-loop matrices agree, and so
+    do the gradient and step norms with the Euclidean ones of the new variables."""
+    n = 6
+    pairs = _quadratic_pairs(rng, n, 3)
+    metric = rng.uniform(0.01, 100.0, n)
+    T = np.sqrt(metric)
+    B = LBFGSMemory(5, pairs, initial=ScaledIdentity(metric)).as_operator().todense()
+    rescaled = LBFGSMemory(5, [(s / T, y * T) for s, y in pairs]).as_operator().todense()
+    _close(B, T[:, None] * rescaled * T[None, :], 1e-10)
+    s, y = pairs[-1]
+    _close(ScaledIdentity(metric).diagonal(LBFGSMemory(5, pairs)),
+           (s @ y) / (y @ (metric * y)) * metric, 1e-14)
+    _close(ScaledIdentity(metric).diagonal(LBFGSMemory(5)), metric, 0.0)
+    g = rng.standard_normal(n)
+    assert ScaledIdentity(metric).gradient_norm(g) == pytest.approx(np.linalg.norm(T * g))
+    assert ScaledIdentity(metric).step_norm(g) == pytest.approx(np.linalg.norm(g / T))
+    assert ScaledIdentity().gradient_norm(g) == pytest.approx(np.linalg.norm(g))
+    for bad in ([], [1.0, 0.0], [1.0, -2.0], [np.inf], [np.nan]):
+        with pytest.raises(ValueError, match="metric"):
+            ScaledIdentity(bad)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_intercept_metric_is_the_largest_mean_squared_column_on_the_intercepts(make_data, fmt,
+                                                                       n_classes, rng):
+    data = make_data()
+    dense = np.asarray(data.X.toarray() if sp.issparse(data.X) else data.X)
+    X = dense if fmt == "dense" else getattr(sp, f"{fmt}_matrix")(dense)
+    y = rng.integers(0, n_classes, X.shape[0])
+    y[:n_classes] = np.arange(n_classes)
+    weights = rng.uniform(0.5, 2.0, X.shape[0])
+    problem = InnerProblem.from_data(X, y, None, True, n_classes=n_classes,
+                                     sample_weight=weights)
+    expected = (weights @ dense ** 2).max() / weights.sum()
+    metric = problem.intercept_metric
+    K = 1 if n_classes == 2 else n_classes
+    _close(metric[-K:], np.full(K, expected), 1e-12)
+    _close(metric[:-K], np.ones(problem.n_coef - K), 0.0)
+    assert InnerProblem.from_data(X, y, None, False, n_classes=n_classes).intercept_metric \
+        is None
+    assert InnerProblem.from_data(0.0 * dense, y, None, True,
+                                  n_classes=n_classes).intercept_metric is None
+    res = solve_and_differentiate(problem, MultinomialLoss(X, y, n_classes, True)
+                                  if n_classes > 2 else LogisticLoss(X, 2.0 * y - 1, True),
+                                  np.array([0.0]), get_method("shine"), inner_tol=1e-6)
+    assert isinstance(res.inner.memory.initial, ScaledIdentity)
+    _close(res.inner.memory.initial.metric, metric, 0.0)
+    # the solver stops on the gradient's norm in the metric
+    assert res.inner.grad_norm == pytest.approx(np.sqrt(res.inner.grad ** 2 @ metric))

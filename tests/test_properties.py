@@ -16,8 +16,8 @@ from scipy import sparse
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
-from hoag_shine import (HyperOptimizer, InnerProblem, get_initial_matrix, hypergradient,
-                        minimize_lbfgs)
+from hoag_shine import (HyperOptimizer, InnerProblem, get_initial_matrix, get_method,
+                        hypergradient, minimize_lbfgs, solve_and_differentiate)
 from hoag_shine.solver.linesearch import strong_wolfe
 
 SETTINGS = settings(max_examples=int(os.environ.get("HOAG_SHINE_EXAMPLES", 25)), deadline=None,
@@ -315,6 +315,33 @@ def test_inner_steps_do_not_depend_on_the_scale_of_the_columns(
     assert np.linalg.norm(coefs[1] - coefs[0]) <= 1e-8 * np.linalg.norm(coefs[0])
 
 
+@SETTINGS
+@given(data=weighted_problems(), log_s=st.floats(-3, 3), log_alpha=st.floats(-3, 3),
+       method=st.sampled_from(["shine", "shine-opa"]))
+def test_inner_steps_do_not_depend_on_the_scale_of_the_columns_with_an_intercept(
+        data, log_s, log_alpha, method):
+    """One strength and intercepts: ``X`` times ``s``, the strength times
+    ``s^2``. The intercepts multiply a column of ones that does not scale; in
+    the problem's intercept metric the steps, where the solver stops and OPA's
+    extra pairs are the same (with ``gamma I`` and Euclidean norms, 1e-3 to
+    1e-1 relative apart after a few steps)."""
+    X, y, weights = data
+    s = 10.0 ** log_s
+    coefs = []
+    for scale in (1.0, s):
+        problem = InnerProblem.from_data(X * scale, y, None, True, n_classes=int(y.max()) + 1,
+                                         sample_weight=weights)
+        la = np.array([log_alpha + 2 * np.log(scale)])
+        res = solve_and_differentiate(
+            problem, problem.datafit, la, get_method(method, freq=2) if method == "shine-opa"
+            else get_method(method), inner_tol=1e-3 * np.linalg.norm(problem.value_and_gradient(
+                np.zeros(problem.n_coef), la)[1] * np.sqrt(problem.intercept_metric)),
+            inner_max_iter=SCALED_ITER, warn=False)
+        coef, intercept = problem.split_coef(res.w)
+        coefs.append(np.append(np.asarray(coef) * scale, intercept))
+    assert np.linalg.norm(coefs[1] - coefs[0]) <= 1e-8 * np.linalg.norm(coefs[0])
+
+
 def _invariance_data(n_classes, seed):
     X, y = make_classification(90, 5, n_informative=3, n_redundant=0, n_classes=n_classes,
                                random_state=seed)
@@ -326,6 +353,7 @@ SCALED_FITS = {
     "three-classes": (dict(), 3, 3, "weights"),
     "per-feature": (dict(regularization="per-feature"), 2, 4, "weights"),
     "columns": (dict(fit_intercept=False), 2, 3, "columns"),
+    "columns-intercept": (dict(), 3, 5, "columns"),
 }
 
 

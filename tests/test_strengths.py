@@ -229,9 +229,10 @@ def test_a_callback_stop_ends_the_fit_in_any_run(stage):
 
 
 def test_models_that_cannot_be_solved_to_precision_are_no_evidence():
-    # an informative block at scale 0.01 and a noise block at scale 100: the
-    # one strength's models without the samples set aside stop short of the
-    # refit's precision, and their losses there would flatter the many strengths
+    # an informative block at scale 0.01 and a noise block at scale 100, and
+    # 20 inner iterations: the one strength's models without the samples set
+    # aside stop short of the refit's precision, and their losses there would
+    # flatter the many strengths (with the default 1000 they reach it)
     rng = np.random.RandomState(0)
     A, N = rng.randn(400, 20), rng.randn(400, 50)
     y = (rng.rand(400) < 1 / (1 + np.exp(-A @ rng.randn(20) / 2))).astype(int)
@@ -240,7 +241,8 @@ def test_models_that_cannot_be_solved_to_precision_are_no_evidence():
     X_train, _, y_train, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     with pytest.warns(ScalarFallbackWarning, match="could not be solved to precision"):
-        est = HyperOptimizer(cv=cv, regularization=groups).fit(X_train, y_train)
+        est = HyperOptimizer(cv=cv, regularization=groups, inner_max_iter=20).fit(
+            X_train, y_train)
     assert est.fallback_ and "gain" not in est.selection_
 
 

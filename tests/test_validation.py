@@ -222,6 +222,7 @@ BAD_CV = [
      r"must be a 1-d array, got shape \(4, 5\)"),
     ("second split bad", [(_TRAIN, _TEST), (_TEST, np.r_[_TRAIN, 99])], ValueError,
      "held-out indices of split 1"),
+    ("0-d array", np.array(2.0), TypeError, "cv must be None, an integer"),
 ]
 
 

@@ -9,7 +9,7 @@ from time import perf_counter
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from ..solver.initial import get_initial_matrix
+from ..solver.initial import get_initial_matrix, gradient_norm, step_norm
 from ..model.problem import InnerProblem
 from ..solver.lbfgs import minimize_lbfgs
 from .methods import get_method
@@ -191,15 +191,19 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
 def _missed_correction(hessian, q, v, inner):
     """``||H q - v|| ||B grad_w h||``: the first-order term an inexact ``q`` may miss.
 
-    One Hessian-vector product and one two-loop recursion; 0 when the inner
-    gradient vanishes. Not finite values are returned as they are (the outer
-    loop rejects such points).
+    A bound on ``|(H q - v)^T H^{-1} grad_w h|`` with ``B`` for ``H^{-1}``,
+    in the dual norms of the inner solver's metric (``||r||_m ||s||_{1/m}``
+    with the metric ``m`` of its initial matrix, Euclidean without one), so
+    that it does not change when the variables are rescaled with the
+    metric. One Hessian-vector product and one two-loop recursion; 0 when
+    the inner gradient vanishes. Not finite values are returned as they are
+    (the outer loop rejects such points).
     """
     if not np.any(inner.grad):
         return 0.0
     residual = hessian.matvec(q) - v
     step = inner.inverse_hessian.matvec(inner.grad)
-    return float(np.linalg.norm(residual) * np.linalg.norm(step))
+    return gradient_norm(inner.memory.initial, residual) * step_norm(inner.memory.initial, step)
 
 
 def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,

@@ -32,6 +32,12 @@ def _check_iter(name, value):
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
 
+def _metric(inverse_hessian):
+    """The metric of the inner solver's initial matrix, which CG then runs in; or None."""
+    memory = getattr(inverse_hessian, "memory", None)
+    return getattr(getattr(memory, "initial", None), "metric", None)
+
+
 def _pick(override, default):
     return default if override is None else override
 
@@ -174,7 +180,8 @@ class ConjugateGradient(_Iterative):
         rhs : ndarray of shape (n_coef,)
             Gradient of the outer loss.
         inverse_hessian : LinearOperator
-            Unused.
+            L-BFGS inverse-Hessian estimate; only its metric is used (CG
+            runs in it, see :func:`~hoag_shine.solver.cg.conjugate_gradient`).
         q0 : ndarray of shape (n_coef,), optional
             Previous solution, the starting point when ``warm_start`` is
             True (zero otherwise).
@@ -189,7 +196,8 @@ class ConjugateGradient(_Iterative):
             Hessian-vector products used by CG.
         """
         x0 = q0 if self.warm_start else None
-        return conjugate_gradient(hessian, rhs, x0, _pick(tol, self.tol), self.max_iter)
+        return conjugate_gradient(hessian, rhs, x0, _pick(tol, self.tol), self.max_iter,
+                                  metric=_metric(inverse_hessian))
 
 
 class Shine(HypergradientMethod):
@@ -229,7 +237,8 @@ class Shine(HypergradientMethod):
             0, or the Hessian-vector products of the CG fallback.
         """
         if not len(inverse_hessian.memory):
-            return conjugate_gradient(hessian, rhs, q0, _pick(tol, 1e-10))
+            return conjugate_gradient(hessian, rhs, q0, _pick(tol, 1e-10),
+                                      metric=_metric(inverse_hessian))
         return inverse_hessian.matvec(rhs), 0
 
 
@@ -321,7 +330,8 @@ class ShineRefine(_Iterative):
             Hessian-vector products used by CG.
         """
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
-                                  _pick(tol, self.tol), self.max_iter)
+                                  _pick(tol, self.tol), self.max_iter,
+                                  metric=_metric(inverse_hessian))
 
 
 class ShinePCG(_Iterative):
@@ -368,7 +378,8 @@ class ShinePCG(_Iterative):
         """
         return conjugate_gradient(hessian, rhs, inverse_hessian.matvec(rhs),
                                   _pick(tol, self.tol), self.max_iter,
-                                  preconditioner=inverse_hessian)
+                                  preconditioner=inverse_hessian,
+                                  metric=_metric(inverse_hessian))
 
 
 class JacobianFree(HypergradientMethod):
@@ -491,7 +502,8 @@ class Refined(HypergradientMethod):
         """
         tol = _pick(tol, self.tol)
         start, n_base = self.base.solve(hessian, rhs, inverse_hessian, q0, tol)
-        q, n_hvp = conjugate_gradient(hessian, rhs, start, tol, self.max_iter)
+        q, n_hvp = conjugate_gradient(hessian, rhs, start, tol, self.max_iter,
+                                      metric=_metric(inverse_hessian))
         return q, n_base + n_hvp
 
 

@@ -27,6 +27,7 @@ this is the plain vector ``(coef, intercept)``.
 from functools import cached_property
 
 import numpy as np
+from scipy import sparse
 
 from .._validation import check_design
 from .pointwise import BinaryLogistic, MultinomialLogistic
@@ -180,6 +181,37 @@ class LinearLoss:
         W = w.reshape(-1, K)
         return W[:p].T, (W[p].copy() if self.fit_intercept else np.zeros(K))
 
+    def intercept_metric(self):
+        """Diagonal metric that puts the intercepts on the scale of the features, or None.
+
+        The intercepts multiply a column of ones, the coefficients the
+        columns of ``X``: multiply ``X`` by ``s`` (and the strengths by
+        ``s^2``) and the coefficients' curvature grows by ``s^2`` while the
+        intercepts' stays, so that a solver measuring both in one unit
+        (``gamma I``, a Euclidean gradient norm) behaves differently on the
+        same problem. In the variables ``w' = w / m^(1/2)`` the intercepts
+        multiply a column of value ``c``, ``c^2`` the largest mean squared
+        column of ``X`` (weighted by the sample weights: the column of ones
+        is taken on the scale of the largest feature), which scales with
+        ``X``; with standardised features ``c = 1``.
+
+        Returns
+        -------
+        ndarray of shape (n_coef,) or None
+            ``m``: 1 on the coefficients, ``c^2`` on the intercepts; None
+            without intercepts, or when ``X`` is zero.
+        """
+        if not (self.fit_intercept and self.X.shape[1]):
+            return None
+        weights = np.ones(self.X.shape[0]) if self.sample_weight is None \
+            else self.sample_weight
+        c2 = float(_column_squares(self.X, weights).max()) / self.total_weight
+        if not (np.isfinite(c2) and c2 > 0):
+            return None
+        metric = np.ones(self.n_coef)
+        metric[-self.n_outputs:] = c2
+        return metric
+
     def intercept_shift(self):
         """Unit direction of ``w`` along which the loss is constant, or None.
 
@@ -324,6 +356,15 @@ class LinearLoss:
         if self.fit_intercept:
             diag = np.concatenate([diag, d.sum(axis=0, keepdims=True)])
         return diag.ravel()
+
+
+def _column_squares(X, weights):
+    """``sum_i weights_i X_ij^2`` of every column, without a squared copy of a sparse ``X``."""
+    if not sparse.issparse(X):
+        return np.einsum("ij,ij,i->j", X, X, weights)
+    X = X.tocsr()
+    squares = sparse.csr_matrix((np.square(X.data), X.indices, X.indptr), shape=X.shape)
+    return np.asarray(squares.T @ weights).ravel()
 
 
 def _drop_zero_weights(X, y, sample_weight):

@@ -17,6 +17,8 @@ estimator) ask about the model. Its protocol:
 * ``split_coef``: the coefficients and intercept(s) of ``w`` in
   scikit-learn's layout.
 """
+from functools import cached_property
+
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
@@ -235,6 +237,16 @@ class InnerProblem:
         n = self.n_coef
         return LinearOperator((n, n), matvec=matmat, rmatvec=matmat,
                               matmat=matmat, dtype=float)
+
+    @cached_property
+    def intercept_metric(self):
+        """The datafit's :meth:`~hoag_shine.model.datafit.LinearLoss.intercept_metric`.
+
+        1 on the coefficients and ``c^2`` on the intercepts (None without
+        intercepts): the metric of the default initial matrix with one
+        strength, in which the intercepts are on the scale of the features.
+        """
+        return self.datafit.intercept_metric()
 
     def hessian_diagonal(self, w, log_alpha):
         """Diagonal of the Hessian of ``h`` in ``w``: ``diag(X^T D X) + alpha`` for binary.

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..implicit.hypergradient import default_memory_size, solve_and_differentiate
 from ..parallel.runner import make_runner, slim
+from ..solver.initial import ScaledIdentity, get_initial_matrix, gradient_norm
 
 
 @dataclass(frozen=True)
@@ -189,16 +190,20 @@ class HeldOutCriterion:
         list of FoldState
             One state per split, with ``w = 0`` (or the split's
             ``initial_coef``), no memory, no ``q``, and ``grad_norm0`` the
-            norm of the inner gradient at ``w = 0`` and ``log_alpha`` (the
-            scale of the inner tolerances, whatever the start).
+            norm of the inner gradient at ``w = 0`` and ``log_alpha``, in
+            the metric the inner solver stops on (the scale of the inner
+            tolerances, whatever the start).
         """
         states = []
         for i, (problem, _) in enumerate(self.folds):
             w = np.zeros(problem.n_coef)
             g0 = problem.value_and_gradient(w, log_alpha)[1]
+            # in the norm the inner solver stops on
+            factory = get_initial_matrix(self.initial_matrix)(problem, log_alpha)
+            norm0 = gradient_norm(None if factory is None else factory(w, ScaledIdentity()), g0)
             if self.initial_coef is not None:
                 w = np.array(self.initial_coef[i], dtype=float)
-            states.append(FoldState(w, None, None, log_alpha, float(np.linalg.norm(g0))))
+            states.append(FoldState(w, None, None, log_alpha, norm0))
         return states
 
     def evaluate(self, log_alpha, eps, states, outer_step=None, method=None):

@@ -146,8 +146,9 @@ class SecantTrustRegion:
         # curvature the linear prediction is what the step is judged against
         linear = -float(np.dot(grad, s))
         predicted = linear * (1.0 - 0.5 * ratio) if len(model) else linear
-        return Step(origin + s, max(predicted, 0.0), float(np.linalg.norm(full)),
-                    max(model_decrease, 0.0))
+        # origin + (clipped - origin) can round one ulp past a bound
+        return Step(np.clip(origin + s, low, high), max(predicted, 0.0),
+                    float(np.linalg.norm(full)), max(model_decrease, 0.0))
 
     def update_model(self, model, s, y):
         """Add the secant pair of two evaluations (skipped without positive curvature).

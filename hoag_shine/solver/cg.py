@@ -20,8 +20,22 @@ class _CountingOperator(LinearOperator):
         return self.op.matmat(V)
 
 
+class _Scaled(LinearOperator):
+    """``diag(left) A diag(right)``."""
+
+    def __init__(self, op, left, right):
+        super().__init__(dtype=op.dtype, shape=op.shape)
+        self.op, self.left, self.right = op, left, right
+
+    def _matvec(self, v):
+        return self.left * self.op.matvec(self.right * np.ravel(v))
+
+    def _matmat(self, V):
+        return self.left[:, None] * self.op.matmat(self.right[:, None] * V)
+
+
 def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
-                       preconditioner=None):
+                       preconditioner=None, metric=None):
     """Solve ``H q = rhs`` by (preconditioned) CG to relative tolerance ``tol``.
 
     Parameters
@@ -38,6 +52,13 @@ def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
         Iteration cap (default ``10 * n``).
     preconditioner : LinearOperator, optional
         SPD approximation of ``H^{-1}``.
+    metric : ndarray of shape (n,), optional
+        Positive diagonal ``m``: CG then runs in the variables ``q' = q /
+        m^(1/2)`` (on ``T H T q' = T rhs``, ``T = diag(m)^(1/2)``) and the
+        residual is measured in the metric, ``||T (H q - rhs)|| <= tol ||T
+        rhs||``, so that its iterates do not change when the variables are
+        rescaled with the metric (the inner solver's
+        :class:`~hoag_shine.solver.initial.ScaledIdentity` metric).
 
     Returns
     -------
@@ -55,6 +76,12 @@ def conjugate_gradient(hessian, rhs, x0=None, tol=1e-10, max_iter=None,
         max_iter = 10 * hessian.shape[0]
     if max_iter == 0:
         return (np.zeros_like(rhs) if x0 is None else np.array(x0, dtype=float)), 0
-    q, _ = cg(counted, rhs, x0=x0, rtol=tol, atol=0.0, maxiter=max_iter,
-              M=preconditioner)
-    return q, counted.count
+    if metric is None:
+        q, _ = cg(counted, rhs, x0=x0, rtol=tol, atol=0.0, maxiter=max_iter,
+                  M=preconditioner)
+        return q, counted.count
+    t = np.sqrt(metric)
+    q, _ = cg(_Scaled(counted, t, t), t * rhs, x0=None if x0 is None else x0 / t, rtol=tol,
+              atol=0.0, maxiter=max_iter,
+              M=None if preconditioner is None else _Scaled(preconditioner, 1 / t, 1 / t))
+    return t * q, counted.count

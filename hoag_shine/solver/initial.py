@@ -9,7 +9,10 @@ every training row, which a solve started at zero never explores.
 Two initial matrices are provided, both diagonal and immutable:
 
 - :class:`ScaledIdentity`, ``gamma I`` with ``gamma = s^T y / y^T y`` of the
-  newest pair (the classical choice);
+  newest pair (the classical choice), or ``gamma diag(m)`` for a metric
+  ``m``: ``gamma I`` in the variables ``x / m^(1/2)``, in which the solver
+  then also measures its gradients (with one strength and intercepts, the
+  problem's ``intercept_metric``);
 - :class:`InverseDiagonal`, ``diag(h)^{-1}`` for ``h`` the diagonal of the
   Hessian at a point, ``(diag(X^T D X) + alpha)^{-1}`` for the inner problem
   (:meth:`InnerProblem.hessian_diagonal`). It is exact on the features no
@@ -34,6 +37,14 @@ class ScaledIdentity:
     It is the identity when the memory is empty. Shifting the strengths
     leaves it unchanged: ``gamma`` is recomputed from the shifted pairs.
 
+    Parameters
+    ----------
+    metric : array-like of shape (n,), optional
+        Positive diagonal ``m``: the matrix is then ``gamma diag(m)`` with
+        ``gamma = s^T y / y^T diag(m) y``, which is ``gamma I`` in the
+        variables ``x' = x / m^(1/2)``, and the solver measures gradients in
+        that metric too (:meth:`gradient_norm`). None is ``m = 1``.
+
     Examples
     --------
     >>> import numpy as np
@@ -42,7 +53,16 @@ class ScaledIdentity:
     >>> mem = LBFGSMemory(3, [(np.array([1.0, 0.0]), np.array([4.0, 0.0]))])
     >>> float(ScaledIdentity().diagonal(mem))
     0.25
+    >>> ScaledIdentity([1.0, 0.5]).diagonal(mem)
+    array([0.25 , 0.125])
     """
+
+    def __init__(self, metric=None):
+        if metric is not None:
+            metric = np.array(metric, dtype=float).ravel()
+            if metric.size == 0 or not (np.all(np.isfinite(metric)) and np.all(metric > 0)):
+                raise ValueError("metric must hold positive finite numbers")
+        self.metric = metric
 
     def diagonal(self, memory):
         """Diagonal of ``H0`` for the pairs of ``memory``.
@@ -54,10 +74,49 @@ class ScaledIdentity:
 
         Returns
         -------
-        float
-            ``gamma`` (1 when the memory is empty).
+        float or ndarray of shape (n,)
+            ``gamma`` (1 when the memory is empty); ``gamma m`` with a metric.
         """
-        return memory.gamma
+        if self.metric is None:
+            return memory.gamma
+        if not len(memory):
+            return self.metric
+        s, y = memory.pairs[-1]
+        return (float(s @ y) / float(y @ (self.metric * y))) * self.metric
+
+    def gradient_norm(self, grad):
+        """Norm of a gradient in the metric: ``(g^T diag(m) g)^(1/2)``.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (n,)
+            Gradient.
+
+        Returns
+        -------
+        float
+            The Euclidean norm without a metric.
+        """
+        if self.metric is None:
+            return float(np.linalg.norm(grad))
+        return float(np.sqrt(grad @ (self.metric * grad)))
+
+    def step_norm(self, step):
+        """Norm of a step in the dual metric: ``(s^T diag(1/m) s)^(1/2)``.
+
+        Parameters
+        ----------
+        step : ndarray of shape (n,)
+            A change of the variables.
+
+        Returns
+        -------
+        float
+            The Euclidean norm without a metric.
+        """
+        if self.metric is None:
+            return float(np.linalg.norm(step))
+        return float(np.sqrt(step @ (step / self.metric)))
 
     def trial_step(self, memory, value, slope):
         """First step length of the line search along ``d = -B grad``.
@@ -114,11 +173,11 @@ class ScaledIdentity:
 
     @property
     def n(self):
-        """Dimension, None: ``gamma I`` has any dimension."""
-        return None
+        """Dimension: the metric's, None without one (``gamma I`` has any)."""
+        return None if self.metric is None else self.metric.shape[0]
 
     def __repr__(self):
-        return "ScaledIdentity()"
+        return "ScaledIdentity()" if self.metric is None else f"ScaledIdentity(n={self.n})"
 
 
 class InverseDiagonal:
@@ -287,6 +346,48 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
     return initial
 
 
+def gradient_norm(initial, grad):
+    """Norm of ``grad`` in the metric of the initial matrix ``initial``.
+
+    Parameters
+    ----------
+    initial : object or None
+        An initial matrix; one with a ``gradient_norm`` method (a
+        :class:`ScaledIdentity`) measures the gradient itself.
+    grad : ndarray of shape (n,)
+        Gradient.
+
+    Returns
+    -------
+    float
+        ``initial.gradient_norm(grad)``, else the Euclidean norm.
+    """
+    norm = getattr(initial, "gradient_norm", None)
+    return float(np.linalg.norm(grad)) if norm is None else norm(grad)
+
+
+def step_norm(initial, step):
+    """Norm of a step (a change of the variables) in the metric of ``initial``.
+
+    The dual of :func:`gradient_norm`: ``(s^T diag(1/m) s)^(1/2)`` for an
+    initial matrix with a metric ``m``, else the Euclidean norm.
+
+    Parameters
+    ----------
+    initial : object or None
+        An initial matrix.
+    step : ndarray of shape (n,)
+        Step.
+
+    Returns
+    -------
+    float
+        The step's norm.
+    """
+    norm = getattr(initial, "step_norm", None)
+    return float(np.linalg.norm(step)) if norm is None else norm(step)
+
+
 def _taken_close_to(current, w, refresh):
     """True when ``current`` is a diagonal taken within ``refresh`` of ``w``.
 
@@ -308,24 +409,34 @@ def auto_initial(problem, log_alpha):
     With per-feature or grouped strengths every coordinate of ``q`` enters
     the hypergradient and the diagonal cut the inner iterations on every
     data set measured; with one strength the outer-loop results were mixed
-    (see the documentation's results page).
+    (see the documentation's results page). With one strength and
+    intercepts, ``gamma I`` is taken in the problem's
+    :attr:`~hoag_shine.InnerProblem.intercept_metric`, so that scaling the
+    columns of ``X`` against the strength does not change the solver's
+    steps, nor where it stops.
 
     Parameters
     ----------
     problem : InnerProblem
-        Inner problem (``n_hyper`` and ``hessian_diagonal`` are used).
+        Inner problem (``n_hyper``, ``hessian_diagonal`` and
+        ``intercept_metric`` are used).
     log_alpha : array-like of shape (n_hyper,)
         Log-scale strengths.
 
     Returns
     -------
     callable or None
-        :func:`hessian_diagonal_initial` when ``problem.n_hyper > 1``, else
-        None (the memory's ``gamma I``).
+        :func:`hessian_diagonal_initial` when ``problem.n_hyper > 1``; with
+        one strength, a callable returning ``ScaledIdentity(metric)`` when
+        the problem has intercepts, else None (the memory's ``gamma I``).
     """
     if problem.n_hyper > 1:
         return hessian_diagonal_initial(problem, log_alpha)
-    return None
+    metric = problem.intercept_metric
+    if metric is None:
+        return None
+    scaled = ScaledIdentity(metric)
+    return lambda w, current: scaled
 
 
 #: names accepted wherever an initial matrix is chosen: each maps

@@ -5,6 +5,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 
+from .initial import gradient_norm
 from .linesearch import strong_wolfe
 from .memory import LBFGSMemory
 from ._checks import (check_direction, check_initial_matrix, check_lbfgs_params,
@@ -59,8 +60,10 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
     of the two-loop recursion is the memory's, ``gamma I`` with ``gamma =
     s^T y / y^T y`` of the newest pair unless ``initial_matrix`` is given;
     each step satisfies the strong Wolfe conditions. The solver stops when the
-    Euclidean norm of the gradient is at most ``tol``. Steps at the rounding
-    level (``||s|| <= 1e-10 ||x||``) are taken but their pairs not stored.
+    norm of the gradient is at most ``tol``: the Euclidean norm, or the
+    initial matrix's own (``ScaledIdentity.gradient_norm`` with a metric).
+    Steps at the rounding level (``||s|| <= 1e-10 ||x||``) are taken but
+    their pairs not stored.
     The first trial step of each line search is the initial matrix's
     ``trial_step``, free of any absolute scale, so that scaling the function
     (``f -> c f``, ``tol -> c tol``) leaves the iterates unchanged. When the line search fails
@@ -77,7 +80,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
     memory_size : int, default=10
         Number of secant pairs kept (the L-BFGS memory ``m``).
     tol : float, default=1e-5
-        Gradient-norm tolerance. ``tol=0`` runs exactly ``max_iter``
+        Gradient-norm tolerance (in the initial matrix's metric, if any). ``tol=0`` runs exactly ``max_iter``
         iterations, unless the gradient vanishes exactly or the line search
         fails (at the rounding level, ``message`` says so).
     max_iter : int, default=1000
@@ -145,7 +148,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
     nfev, n_extra, n_iter = 1, 0, 0
     message = "maximum number of iterations reached"
     while True:
-        grad_norm = np.linalg.norm(g)
+        grad_norm = gradient_norm(memory.initial, g)
         if grad_norm <= tol:
             message = "gradient norm below tol"
             break

@@ -9,6 +9,7 @@ rows give the same model). The estimator's final refit is this solve.
 import numpy as np
 
 from .cg import conjugate_gradient
+from .initial import ScaledIdentity
 from .lbfgs import minimize_lbfgs
 
 #: relative tolerance of the final refit's L-BFGS solve
@@ -45,6 +46,13 @@ def solve_tightly(problem, log_alpha, w0, *, max_iter=1000):
     target : float
         ``REFIT_TOL`` times the gradient norm at ``w = 0``: the solve
         reached its precision when ``g_norm <= target``.
+
+    Notes
+    -----
+    With intercepts, norms, the L-BFGS initial matrix and CG are taken in
+    the problem's :attr:`~hoag_shine.InnerProblem.intercept_metric`, so that
+    the solve does not change when the columns of ``X`` are scaled against
+    the strengths.
     """
     log_alpha = np.asarray(log_alpha, dtype=float)
     w0 = np.asarray(w0, dtype=float)
@@ -55,17 +63,18 @@ def solve_tightly(problem, log_alpha, w0, *, max_iter=1000):
         raise ValueError(f"w0 must hold {problem.n_coef} finite numbers, got shape "
                          f"{w0.shape}")
     fun = problem.fun_and_grad(log_alpha)
+    initial = ScaledIdentity(problem.intercept_metric)
     f0, g0 = fun(np.zeros(problem.n_coef))
-    g0 = np.linalg.norm(g0)
+    g0 = initial.gradient_norm(g0)
     # no warning from L-BFGS: the Newton steps finish what it may leave short,
     # and the caller judges the end point
     w = minimize_lbfgs(fun, w0, memory_size=10, tol=REFIT_TOL * g0, max_iter=max_iter,
-                       warn=False).x
-    w, g_norm = _newton_polish(problem, fun, w, log_alpha, f0, g0)
+                       warn=False, initial_matrix=lambda x, current: initial).x
+    w, g_norm = _newton_polish(problem, fun, w, log_alpha, f0, g0, initial)
     return w, g_norm, REFIT_TOL * g0
 
 
-def _newton_polish(problem, fun, w, log_alpha, f0, g0):
+def _newton_polish(problem, fun, w, log_alpha, f0, g0, initial):
     """Newton steps (CG on the Hessian, backtracking) from ``w`` until the next is negligible.
 
     The steps stop once the gradient norm is below ``POLISH_TOL * g0`` and
@@ -78,10 +87,12 @@ def _newton_polish(problem, fun, w, log_alpha, f0, g0):
     curvature). They also stop after ``POLISH_STEPS``, or when a step no
     longer makes progress. ``f0`` and ``g0`` are the objective and the
     gradient norm at ``w = 0``, the scales of the objective's rounding and
-    of the gradient. Returns the last point and its gradient norm.
+    of the gradient; gradients and steps are measured in the metric of
+    ``initial`` (a :class:`ScaledIdentity`), in which CG runs too. Returns
+    the last point and its gradient norm.
     """
     f, g = fun(w)
-    g_norm = np.linalg.norm(g)
+    g_norm = initial.gradient_norm(g)
     tol = POLISH_TOL * g0
     rounding = ROUNDING * max(abs(f0), abs(f))
     for _ in range(POLISH_STEPS):
@@ -89,7 +100,7 @@ def _newton_polish(problem, fun, w, log_alpha, f0, g0):
             break
         d, _ = conjugate_gradient(problem.hessian_operator(w, log_alpha), -g,
                                   tol=min(0.1, np.sqrt(g_norm / tol) * 1e-6),
-                                  max_iter=POLISH_CG_ITER)
+                                  max_iter=POLISH_CG_ITER, metric=initial.metric)
         slope = np.dot(g, d)
         if not (np.all(np.isfinite(d)) and slope < 0):
             break
@@ -102,13 +113,13 @@ def _newton_polish(problem, fun, w, log_alpha, f0, g0):
             f_t, g_t = fun(w + t * d)
             if f_t <= f + 1e-4 * t * slope or (
                     at_rounding and t == 1 and f_t - f <= rounding
-                    and np.linalg.norm(g_t) < g_norm):
+                    and initial.gradient_norm(g_t) < g_norm):
                 break
         else:
             break
         w, f, g = w + t * d, f_t, g_t
-        g_norm, previous = np.linalg.norm(g), g_norm
-        if (g_norm <= tol and t == 1
-                and np.linalg.norm(d) * g_norm / previous <= POLISH_STEP * np.linalg.norm(w)):
+        g_norm, previous = initial.gradient_norm(g), g_norm
+        if (g_norm <= tol and t == 1 and initial.step_norm(d) * g_norm / previous
+                <= POLISH_STEP * initial.step_norm(w)):
             break
     return w, g_norm

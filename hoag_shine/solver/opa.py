@@ -1,6 +1,8 @@
 """OPA: outer-problem-aware extra secant updates (SHINE, section 3.2)."""
 import numpy as np
 
+from .initial import step_norm
+
 
 class OPAUpdates:
     """Extra-secant hook for :func:`minimize_lbfgs` that makes OPA updates.
@@ -8,7 +10,8 @@ class OPAUpdates:
     Every ``freq`` iterations of the inner solver (counted from the start of
     the call, the first iteration of a cold start excepted since the memory
     is then empty), the direction ``e = B_k grad g(x_k)`` is rescaled to the
-    length of the last step and returned; the solver then pushes the pair
+    length of the last step (both measured by the initial matrix's
+    ``step_norm`` when it has one, as with a metric) and returned; the solver then pushes the pair
     ``(e, grad h(x_k + e) - grad h(x_k))``. The inverse estimate ``B`` thus
     satisfies the secant equation along the direction that the
     hypergradient needs, which is SHINE's Theorem 2.
@@ -43,8 +46,9 @@ class OPAUpdates:
         if iteration % self.freq or not len(memory):
             return None
         e = memory.apply(self.outer_gradient(x))
-        norm_e = np.linalg.norm(e)
-        norm_s = np.linalg.norm(memory.last_step)
+        # lengths in the metric of the solver's initial matrix, if it has one
+        norm_e = step_norm(memory.initial, e)
+        norm_s = step_norm(memory.initial, memory.last_step)
         if not (np.isfinite(norm_e) and norm_e > 0):
             return None
         return e * (norm_s / norm_e)
