@@ -26,6 +26,7 @@ from hoag_shine import InnerProblem
 from hoag_shine.outer.criterion import FoldState, _evaluate_fold
 from hoag_shine.model.datafit import LogisticLoss
 from hoag_shine.implicit.methods import get_method
+from hoag_shine.solver.initial import ScaledIdentity, solver_metric
 
 from ._common import (add_common_arguments, describe_data, limit_threads, load_from_args,
                       median, thread_limit)
@@ -44,7 +45,8 @@ def timed_evaluation(fold, log_alpha, eps, method, n_threads):
         problem, _ = fold
         w0 = np.zeros(problem.n_coef)
         g0 = problem.value_and_gradient(w0, log_alpha)[1]
-        state = FoldState(w0, None, None, log_alpha, float(np.linalg.norm(g0)))
+        g0 = ScaledIdentity(solver_metric("auto", problem)).gradient_norm(g0)
+        state = FoldState(w0, None, None, log_alpha, g0)
         options = dict(method=get_method(method), memory_size=None, inner_max_iter=1000,
                        initial_matrix="auto", warm_start_memory=True, outer_step=None)
         start = time.perf_counter()

@@ -27,7 +27,6 @@ Usage::
 """
 import argparse
 import itertools
-import statistics
 import warnings
 
 import numpy as np

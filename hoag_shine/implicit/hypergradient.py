@@ -9,7 +9,8 @@ from time import perf_counter
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from ..solver.initial import get_initial_matrix, gradient_norm, step_norm
+from ..solver.initial import (ScaledIdentity, get_initial_matrix, gradient_norm,
+                              solver_metric, step_norm)
 from ..model.problem import InnerProblem
 from ..solver.lbfgs import minimize_lbfgs
 from .methods import get_method
@@ -79,7 +80,9 @@ class HypergradientResult:
     loss_uncertainty : float
         Size of the error of ``outer_loss - loss_correction`` as an estimate
         of ``g(w*)``: ``|q^T grad_w h(w)| + ||H q - grad g(w)|| ||B grad_w
-        h(w)||``. The second term bounds, by Cauchy-Schwarz, the part of the
+        h(w)||``, the two norms of the second term dual in the inner
+        solver's metric (``||.||_m`` and ``||.||_{1/m}``, Euclidean without
+        one). The second term bounds, by Cauchy-Schwarz, the part of the
         first-order term that an inexact ``q`` misses (``(q - q*)^T grad_w h
         = (H q - grad g)^T H^{-1} grad_w h``), with the inner solver's next
         step ``B grad_w h`` standing for ``H^{-1} grad_w h``: small for a
@@ -137,7 +140,8 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
     memory : LBFGSMemory, optional
         L-BFGS memory to warm-start the inner solver from.
     inner_tol : float, default=1e-8
-        Absolute gradient-norm tolerance of the inner solve.
+        Absolute gradient-norm tolerance of the inner solve (in the initial
+        matrix's metric, if any).
     inner_max_iter : int, default=1000
         Inner iteration cap.
     memory_size : int, optional
@@ -189,7 +193,7 @@ def solve_and_differentiate(problem, outer, log_alpha, method, *, w0=None,
 
 
 def _missed_correction(hessian, q, v, inner):
-    """``||H q - v|| ||B grad_w h||``: the first-order term an inexact ``q`` may miss.
+    """``||H q - v||_m ||B grad_w h||_{1/m}``: the first-order term an inexact ``q`` may miss.
 
     A bound on ``|(H q - v)^T H^{-1} grad_w h|`` with ``B`` for ``H^{-1}``,
     in the dual norms of the inner solver's metric (``||r||_m ||s||_{1/m}``
@@ -242,7 +246,8 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     fit_intercept : bool, default=False
         Fit an unpenalised intercept.
     inner_tol : float, default=1e-10
-        Inner tolerance, relative to the gradient norm at ``w = 0``.
+        Inner tolerance, relative to the gradient norm at ``w = 0`` (both
+        in the solver's metric, see ``initial_matrix``).
     inner_max_iter : int, default=10000
         Inner iteration cap.
     memory_size : int, optional
@@ -262,7 +267,9 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
         the SHINE estimate): ``gamma I``, or the inverse Hessian diagonal
         ``(diag(X^T D X) + alpha)^{-1}`` at the current iterate; "auto"
         takes the diagonal for several strengths (per-feature, grouped) and
-        ``gamma I`` for one; see :func:`get_initial_matrix`.
+        ``gamma I`` for one, with an intercept in the problem's
+        :attr:`~hoag_shine.InnerProblem.intercept_metric` (gradient norms
+        too); see :func:`get_initial_matrix`.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weight of each training sample's loss.
     sample_weight_val : array-like of shape (n_val,), optional
@@ -308,12 +315,14 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     outer = scoring.outer_loss(X_val, y_val, n_classes, fit_intercept, sample_weight_val)
     method = get_method(method, tol=backward_tol, max_iter=backward_max_iter,
                         freq=opa_freq)
-    initial_matrix = get_initial_matrix(initial_matrix)
-    # relative to the gradient at w = 0, so that a warm start near the
-    # solution does not make the tolerance unreachable
+    # relative to the gradient at w = 0 (in the norm the solver stops on), so
+    # that a warm start near the solution does not make the tolerance
+    # unreachable
     g0 = problem.value_and_gradient(np.zeros(problem.n_coef), log_alpha)[1]
+    g0 = ScaledIdentity(solver_metric(initial_matrix, problem)).gradient_norm(g0)
+    initial_matrix = get_initial_matrix(initial_matrix)
     result = solve_and_differentiate(
-        problem, outer, log_alpha, method, w0=w0, inner_tol=inner_tol * np.linalg.norm(g0),
+        problem, outer, log_alpha, method, w0=w0, inner_tol=inner_tol * g0,
         inner_max_iter=inner_max_iter, memory_size=memory_size,
         initial_matrix=initial_matrix)
     if not result.finite:

@@ -359,12 +359,11 @@ class LinearLoss:
 
 
 def _column_squares(X, weights):
-    """``sum_i weights_i X_ij^2`` of every column, without a squared copy of a sparse ``X``."""
+    """``sum_i weights_i X_ij^2`` of every column (a temporary squared copy when sparse)."""
     if not sparse.issparse(X):
         return np.einsum("ij,ij,i->j", X, X, weights)
-    X = X.tocsr()
-    squares = sparse.csr_matrix((np.square(X.data), X.indices, X.indptr), shape=X.shape)
-    return np.asarray(squares.T @ weights).ravel()
+    # multiply sums duplicate entries first, as X's own products do
+    return np.asarray(X.multiply(X).T @ weights).ravel()
 
 
 def _drop_zero_weights(X, y, sample_weight):

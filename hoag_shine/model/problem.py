@@ -245,8 +245,12 @@ class InnerProblem:
         1 on the coefficients and ``c^2`` on the intercepts (None without
         intercepts): the metric of the default initial matrix with one
         strength, in which the intercepts are on the scale of the features.
+        Read-only.
         """
-        return self.datafit.intercept_metric()
+        metric = self.datafit.intercept_metric()
+        if metric is not None:
+            metric.flags.writeable = False
+        return metric
 
     def hessian_diagonal(self, w, log_alpha):
         """Diagonal of the Hessian of ``h`` in ``w``: ``diag(X^T D X) + alpha`` for binary.

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..implicit.hypergradient import default_memory_size, solve_and_differentiate
 from ..parallel.runner import make_runner, slim
-from ..solver.initial import ScaledIdentity, get_initial_matrix, gradient_norm
+from ..solver.initial import ScaledIdentity, solver_metric
 
 
 @dataclass(frozen=True)
@@ -199,8 +199,7 @@ class HeldOutCriterion:
             w = np.zeros(problem.n_coef)
             g0 = problem.value_and_gradient(w, log_alpha)[1]
             # in the norm the inner solver stops on
-            factory = get_initial_matrix(self.initial_matrix)(problem, log_alpha)
-            norm0 = gradient_norm(None if factory is None else factory(w, ScaledIdentity()), g0)
+            norm0 = ScaledIdentity(solver_metric(self.initial_matrix, problem)).gradient_norm(g0)
             if self.initial_coef is not None:
                 w = np.array(self.initial_coef[i], dtype=float)
             states.append(FoldState(w, None, None, log_alpha, norm0))

@@ -34,8 +34,9 @@ DIAGONAL_FLOOR = 1e-12
 class ScaledIdentity:
     """Initial matrix ``gamma I``, ``gamma = s^T y / y^T y`` of the newest pair.
 
-    It is the identity when the memory is empty. Shifting the strengths
-    leaves it unchanged: ``gamma`` is recomputed from the shifted pairs.
+    It is the identity when the memory is empty (``diag(m)`` with a metric
+    ``m``, see below). Shifting the strengths leaves it unchanged: ``gamma``
+    is recomputed from the shifted pairs.
 
     Parameters
     ----------
@@ -432,11 +433,36 @@ def auto_initial(problem, log_alpha):
     """
     if problem.n_hyper > 1:
         return hessian_diagonal_initial(problem, log_alpha)
-    metric = problem.intercept_metric
+    metric = solver_metric("auto", problem)
     if metric is None:
         return None
     scaled = ScaledIdentity(metric)
     return lambda w, current: scaled
+
+
+def solver_metric(initial_matrix, problem):
+    """The metric in which the inner solver measures gradients, for an initial matrix.
+
+    The intercept metric of ``problem`` for ``"auto"`` with one strength;
+    None (the Euclidean norm) otherwise, factories included. Whatever sets
+    a tolerance relative to a gradient norm uses it, so that the tolerance
+    and the solver's stopping test are in the same norm.
+
+    Parameters
+    ----------
+    initial_matrix : str or callable
+        As :func:`get_initial_matrix` takes it.
+    problem : InnerProblem
+        Inner problem (``n_hyper`` and ``intercept_metric`` are used).
+
+    Returns
+    -------
+    ndarray of shape (n_coef,) or None
+        The metric ``m``.
+    """
+    if isinstance(initial_matrix, str) and initial_matrix == "auto" and problem.n_hyper == 1:
+        return problem.intercept_metric
+    return None
 
 
 #: names accepted wherever an initial matrix is chosen: each maps

@@ -5,7 +5,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 
-from .initial import gradient_norm
+from .initial import gradient_norm, step_norm
 from .linesearch import strong_wolfe
 from .memory import LBFGSMemory
 from ._checks import (check_direction, check_initial_matrix, check_lbfgs_params,
@@ -80,9 +80,10 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
     memory_size : int, default=10
         Number of secant pairs kept (the L-BFGS memory ``m``).
     tol : float, default=1e-5
-        Gradient-norm tolerance (in the initial matrix's metric, if any). ``tol=0`` runs exactly ``max_iter``
-        iterations, unless the gradient vanishes exactly or the line search
-        fails (at the rounding level, ``message`` says so).
+        Gradient-norm tolerance (in the initial matrix's metric, if any).
+        ``tol=0`` runs exactly ``max_iter`` iterations, unless the gradient
+        vanishes exactly or the line search fails (at the rounding level,
+        ``message`` says so).
     max_iter : int, default=1000
         Maximum number of iterations (accepted steps).
     memory : LBFGSMemory, optional
@@ -179,7 +180,7 @@ def minimize_lbfgs(fun_and_grad, x0, *, memory_size=10, tol=1e-5, max_iter=1000,
             break
         x_new, f_new, g_new = new
         s = x_new - x
-        if np.linalg.norm(s) > ROUNDING_STEP * np.linalg.norm(x_new):
+        if step_norm(memory.initial, s) > ROUNDING_STEP * step_norm(memory.initial, x_new):
             # both are new vectors of this loop's own: no copy
             memory.adopt(s, g_new - g)
         x, f, g = x_new, f_new, g_new

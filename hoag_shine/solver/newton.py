@@ -49,10 +49,11 @@ def solve_tightly(problem, log_alpha, w0, *, max_iter=1000):
 
     Notes
     -----
-    With intercepts, norms, the L-BFGS initial matrix and CG are taken in
-    the problem's :attr:`~hoag_shine.InnerProblem.intercept_metric`, so that
-    the solve does not change when the columns of ``X`` are scaled against
-    the strengths.
+    With one strength and intercepts, norms, the L-BFGS initial matrix and
+    CG are taken in the problem's
+    :attr:`~hoag_shine.InnerProblem.intercept_metric`, so that the solve
+    does not change when the columns of ``X`` are scaled against the
+    strength.
     """
     log_alpha = np.asarray(log_alpha, dtype=float)
     w0 = np.asarray(w0, dtype=float)
@@ -63,7 +64,7 @@ def solve_tightly(problem, log_alpha, w0, *, max_iter=1000):
         raise ValueError(f"w0 must hold {problem.n_coef} finite numbers, got shape "
                          f"{w0.shape}")
     fun = problem.fun_and_grad(log_alpha)
-    initial = ScaledIdentity(problem.intercept_metric)
+    initial = ScaledIdentity(problem.intercept_metric if problem.n_hyper == 1 else None)
     f0, g0 = fun(np.zeros(problem.n_coef))
     g0 = initial.gradient_norm(g0)
     # no warning from L-BFGS: the Newton steps finish what it may leave short,
