@@ -244,8 +244,11 @@ class HyperOptimizer(ClassifierMixin, BaseEstimator):
         longer than 1e-3 in ``log(alpha)`` decreased the loss by more than
         its uncertainty),
         "bounds" (the hypergradient pushes every strength against its
-        bound), "max_iter", "callback", or "not_finite" (the loss at
-        ``lambda_init`` is not finite); the messages are in
+        bound), "start" or "earlier" (the loop stopped for one of these
+        reasons at a point that, solved accurately, was worse by more than
+        ``tol`` than ``lambda_init`` or an earlier point, which is the
+        answer; a ConvergenceWarning says so), "max_iter", "callback", or
+        "not_finite" (the loss at ``lambda_init`` is not finite); the messages are in
         :data:`hoag_shine.outer.loop.STOP_MESSAGES`.
     fallback_ : bool
         True when per-feature or grouped strengths were asked for and one

@@ -338,8 +338,14 @@ def warn_if_gave_up(result, bounds, max_iter, from_start=True):
         reasons.append(f"the outer loop stopped at max_iter={max_iter} evaluations "
                        "before it could show that less than tol was left to gain; raise "
                        "max_iter")
+    if result.stop_reason in ("start", "earlier"):
+        answer = "lambda_init" if result.stop_reason == "start" else "an earlier point"
+        reasons.append(f"the strengths the outer loop stopped at were worse than {answer} "
+                       f"by more than tol once solved accurately, so the answer is {answer}; "
+                       "standardise X (on features of very different scales loosely solved "
+                       "losses mislead the loop) or lower tolerance_init")
     tried = any(r["decision"] in ("reject", "uncertain") for r in result.history)
-    if from_start and tried and result.stop_reason != "bounds" \
+    if from_start and tried and result.stop_reason not in ("bounds", "start") \
             and np.array_equal(lam, result.history[0]["log_alpha"]):
         reasons.append("no step decreased the outer loss by more than its uncertainty; "
                        "the strengths stayed at lambda_init")

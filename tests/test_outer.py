@@ -1,4 +1,5 @@
 """The HOAG loop on synthetic criteria whose minimiser and trouble spots are known."""
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -381,3 +382,37 @@ def test_proposed_steps_stay_inside_the_bounds_to_the_last_ulp():
         step = trust.propose(origin, grad, float(10 ** rng.uniform(-1, 2)), (low, high),
                              trust.new_model())
         assert np.all(step.target >= low) and np.all(step.target <= high)
+
+
+def test_an_answer_verified_back_at_the_start_says_so():
+    """One feature of scale 1e4 among unit ones, with an intercept: loosely solved
+    losses lead shine to the upper bound, where it stopped with "bounds"; verified,
+    the start is better, so the answer is the start, and the reason must say it."""
+    from hoag_shine import HyperOptimizer
+    from sklearn.model_selection import StratifiedKFold
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((250, 10))
+    X[:, 2] *= 1e4
+    y = (X[:, 0] + 0.5 * X[:, 1] + 1e-4 * X[:, 2] + rng.standard_normal(250) + 0.5 > 0)
+    w = rng.uniform(0.5, 2.0, 250)
+    cv = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    moved = []
+    for method in ("shine", "shine-opa", "shine-refine", "cg"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = HyperOptimizer(method, cv=cv, random_state=0).fit(X, y, sample_weight=w)
+        answer = est.history_[[r["answer"] for r in est.history_].index(True)]
+        stopped_elsewhere = est.stop_reason_ in ("start", "earlier")
+        assert stopped_elsewhere == any("once solved accurately" in str(c.message)
+                                        for c in caught)
+        if stopped_elsewhere:  # the point it stopped at is worse than the answer by > tol
+            last = [r for r in est.history_ if r["decision"] in ("accept", "confirm")
+                    and not np.array_equal(r["log_alpha"], answer["log_alpha"])][-1]
+            assert last["loss_estimate"] - answer["loss_estimate"] > 1e-4 * answer[
+                "loss_estimate"]
+        if est.stop_reason_ == "start":
+            assert np.array_equal(est.log_alpha_, est.history_[0]["log_alpha"])
+        if est.stop_reason_ == "bounds":
+            assert np.any(np.isclose(answer["log_alpha"], [-12.0, 12.0]))
+        moved.append(stopped_elsewhere)
+    assert any(moved)  # the case arises on this data (shine, shine-refine: "start")

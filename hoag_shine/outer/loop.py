@@ -91,6 +91,10 @@ STOP_MESSAGES = {
     "radius": "trust radius below 1e-3: no shorter step decreased the outer loss by more "
               "than its uncertainty",
     "bounds": "the hypergradient pushes every strength against its bound",
+    "start": "the strengths the loop stopped at were worse than the start by more than "
+             "tol once solved accurately: the answer is the start",
+    "earlier": "the strengths the loop stopped at were worse than an earlier point by more "
+               "than tol once solved accurately: the answer is that point",
     "callback": "stopped by the callback",
     "not_finite": "outer loss or hypergradient not finite at the initial strengths",
 }
@@ -472,6 +476,13 @@ def hoag(criterion, log_alpha0, *, max_iter=30, tol=1e-4, bounds=(-12.0, 12.0),
     if reason != "callback":
         search.verify()
     best = search.answer()
+    stopped_at = search.trusted[-1]
+    if reason in ("tol", "radius", "bounds") and not np.array_equal(
+            best.lam, stopped_at.lam) and stopped_at.estimate.value - best.estimate.value \
+            > tol * abs(best.estimate.value):
+        # the reason was about the point the loop stopped at, which the
+        # answer beats by more than tol: it does not describe the answer
+        reason = "start" if np.array_equal(best.lam, lam0) else "earlier"
     run.mark_answer(best)
     return HOAGResult(best.lam, best.estimate.loss, best.grad, best.results, best.states,
                       run.k, run.history, reason, STOP_MESSAGES[reason], run.unsolved)

@@ -5,10 +5,13 @@ import numpy as np
 from scipy.linalg.blas import daxpy as _axpy
 from scipy.sparse.linalg import LinearOperator
 
-from .initial import ScaledIdentity
+from .initial import ScaledIdentity, gradient_norm, step_norm
 
 # A pair is skipped unless s^T y > CURVATURE_EPS * ||s|| ||y||: the cosine
-# between s and y must be safely positive for the update to stay SPD.
+# between s and y must be safely positive for the update to stay SPD. The two
+# norms are the dual pair of the initial matrix's metric, if it has one
+# (||s||_{1/m} ||y||_m): in Euclidean norms, a problem whose intercepts and
+# coefficients are on very different scales skips good pairs.
 CURVATURE_EPS = 1e-10
 
 
@@ -143,7 +146,7 @@ class LBFGSMemory:
             raise ValueError(f"a secant pair must be two vectors of {length}, got s of "
                              f"shape {s.shape} and y of shape {y.shape}")
         sy = float(np.dot(s, y))
-        bound = CURVATURE_EPS * np.linalg.norm(s) * np.linalg.norm(y)
+        bound = CURVATURE_EPS * step_norm(self.initial, s) * gradient_norm(self.initial, y)
         if not (np.isfinite(sy) and sy > bound):
             return False
         with np.errstate(over="ignore", divide="ignore"):
