@@ -45,7 +45,7 @@ def timed_evaluation(fold, log_alpha, eps, method, n_threads):
         problem, _ = fold
         w0 = np.zeros(problem.n_coef)
         g0 = problem.value_and_gradient(w0, log_alpha)[1]
-        g0 = ScaledIdentity(solver_metric("auto", problem)).gradient_norm(g0)
+        g0 = ScaledIdentity(solver_metric("auto", problem, log_alpha)).gradient_norm(g0)
         state = FoldState(w0, None, None, log_alpha, g0)
         options = dict(method=get_method(method), memory_size=None, inner_max_iter=1000,
                        initial_matrix="auto", warm_start_memory=True, outer_step=None)

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
 
 from hoag_shine import (HyperOptimizer, InnerProblem, get_initial_matrix, get_method,
                         hypergradient, minimize_lbfgs, solve_and_differentiate)
@@ -392,3 +393,30 @@ def test_fit_does_not_depend_on_the_scale_of_the_problem(case, log_scale):
     ref_log_alpha, ref_proba = _scaled_fit(case, 0.0)
     np.testing.assert_allclose(log_alpha, ref_log_alpha, rtol=0, atol=1e-6)
     np.testing.assert_allclose(proba, ref_proba, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["shine", "cg"])
+def test_per_feature_fit_does_not_depend_on_the_scale_of_each_column(method):
+    """Per-feature strengths: column ``j`` times ``s_j`` and its strength times
+    ``s_j^2`` is the same problem. The steps already were the same (the Hessian
+    diagonal as initial matrix); the stopping tests, CG, OPA and the refit now
+    measure in that diagonal's metric too (with Euclidean norms, standardised
+    breast cancer times 1e3 moved a strength by 6.5 and the loss by 1.2e-3).
+    Scales within 1e-2 .. 1e2: the diagonal's entries stay above its floor of
+    1e-12 times the largest."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:300, :10]
+    y = y[:300]
+    s = 10.0 ** np.random.default_rng(0).uniform(-2, 2, X.shape[1])
+    fits = []
+    for scale in (np.ones_like(s), s):
+        shift = 2 * np.log(scale)
+        clf = HyperOptimizer(method, regularization="per-feature", cv=3, lambda_init=shift,
+                             lambda_bounds=(-60.0, 60.0), random_state=0, check_fraction=0.0,
+                             max_iter=15)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X * scale, y)
+        fits.append((clf.log_alpha_ - shift, clf.predict_proba(X * scale)))
+    np.testing.assert_allclose(fits[1][0], fits[0][0], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(fits[1][1], fits[0][1], rtol=0, atol=1e-6)

@@ -319,7 +319,7 @@ def hypergradient(X, y, X_val, y_val, log_alpha, *, method="shine", groups=None,
     # that a warm start near the solution does not make the tolerance
     # unreachable
     g0 = problem.value_and_gradient(np.zeros(problem.n_coef), log_alpha)[1]
-    g0 = ScaledIdentity(solver_metric(initial_matrix, problem)).gradient_norm(g0)
+    g0 = ScaledIdentity(solver_metric(initial_matrix, problem, log_alpha)).gradient_norm(g0)
     initial_matrix = get_initial_matrix(initial_matrix)
     result = solve_and_differentiate(
         problem, outer, log_alpha, method, w0=w0, inner_tol=inner_tol * g0,

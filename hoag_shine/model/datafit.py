@@ -331,7 +331,7 @@ class LinearLoss:
             product = self._weighted(product)
         return self.rmatvec(product)
 
-    def hessian_diagonal(self, curvature):
+    def hessian_diagonal(self, curvature, keep_squares=True):
         """Diagonal of the Hessian of the loss (intercepts included).
 
         One product of the elementwise square of ``X`` with the diagonal
@@ -341,6 +341,9 @@ class LinearLoss:
         ----------
         curvature : object
             As returned by :meth:`curvature`.
+        keep_squares : bool, default=True
+            Keep the elementwise square of ``X`` for the next diagonals;
+            False computes it for this call only (unless already kept).
 
         Returns
         -------
@@ -352,7 +355,11 @@ class LinearLoss:
         d = self.pointwise.curvature_diagonal(curvature)
         if self.n_outputs > 1:
             d = self._weighted(d)
-        diag = np.asarray(self._squared_X.T @ d)
+        if keep_squares or "_squared_X" in vars(self):
+            squares = self._squared_X
+        else:
+            squares = self.X.multiply(self.X) if hasattr(self.X, "multiply") else np.square(self.X)
+        diag = np.asarray(squares.T @ d)
         if self.fit_intercept:
             diag = np.concatenate([diag, d.sum(axis=0, keepdims=True)])
         return diag.ravel()

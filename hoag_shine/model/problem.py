@@ -252,7 +252,7 @@ class InnerProblem:
             metric.flags.writeable = False
         return metric
 
-    def hessian_diagonal(self, w, log_alpha):
+    def hessian_diagonal(self, w, log_alpha, keep_squares=True):
         """Diagonal of the Hessian of ``h`` in ``w``: ``diag(X^T D X) + alpha`` for binary.
 
         Parameters
@@ -262,12 +262,16 @@ class InnerProblem:
         log_alpha : ndarray of shape (n_hyper,)
             Log-scale strengths.
 
+        keep_squares : bool, default=True
+            Keep the elementwise square of ``X`` for the next diagonals (see
+            :meth:`~hoag_shine.model.datafit.LinearLoss.hessian_diagonal`).
+
         Returns
         -------
         ndarray of shape (n_coef,)
             Hessian diagonal (the intercept's entry has no strength).
         """
-        diag = (self.datafit.hessian_diagonal(self.datafit.curvature(w))
+        diag = (self.datafit.hessian_diagonal(self.datafit.curvature(w), keep_squares)
                 + self.penalty.strengths(log_alpha))
         if self._shift is not None:
             diag += self._shift_curvature * self._shift ** 2

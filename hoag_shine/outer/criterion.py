@@ -199,7 +199,8 @@ class HeldOutCriterion:
             w = np.zeros(problem.n_coef)
             g0 = problem.value_and_gradient(w, log_alpha)[1]
             # in the norm the inner solver stops on
-            norm0 = ScaledIdentity(solver_metric(self.initial_matrix, problem)).gradient_norm(g0)
+            metric = solver_metric(self.initial_matrix, problem, log_alpha)
+            norm0 = ScaledIdentity(metric).gradient_norm(g0)
             if self.initial_coef is not None:
                 w = np.array(self.initial_coef[i], dtype=float)
             states.append(FoldState(w, None, None, log_alpha, norm0))

@@ -195,6 +195,12 @@ class InverseDiagonal:
         The point at which the diagonal was taken (kept, not copied: the
         solver never modifies its iterates), so that a refresh rule can tell
         how far the iterate has moved since.
+    measures : bool, default=True
+        Whether the solver measures gradients and steps in the matrix's
+        metric (:attr:`metric`, :meth:`gradient_norm`, :meth:`step_norm`);
+        :func:`hessian_diagonal_initial` sets it for several strengths,
+        whose scales it then makes free of the columns' units. False keeps
+        Euclidean norms.
 
     Examples
     --------
@@ -206,8 +212,9 @@ class InverseDiagonal:
     array([0.5 , 0.25])
     """
 
-    def __init__(self, hessian_diagonal, point=None):
+    def __init__(self, hessian_diagonal, point=None, measures=True):
         self.point = point
+        self.measures = bool(measures)
         h = np.array(hessian_diagonal, dtype=float).ravel()
         if h.size == 0 or not np.all(np.isfinite(h)) or h.min() < 0 or h.max() <= 0:
             raise ValueError("hessian_diagonal must be finite, non-negative and not all "
@@ -215,6 +222,50 @@ class InverseDiagonal:
                              f"{h.max() if h.size else None}]")
         self.hessian_diagonal = np.maximum(h, DIAGONAL_FLOOR * h.max())
         self._inverse = 1.0 / self.hessian_diagonal
+
+    @property
+    def metric(self):
+        """``1 / h`` when the matrix ``measures``, else None (Euclidean norms).
+
+        In that metric gradients are measured as ``(g^T diag(1/h) g)^(1/2)``
+        and steps as ``(s^T diag(h) s)^(1/2)``, norms that do not change
+        when a coordinate is rescaled against its strength.
+        """
+        return self._inverse if self.measures else None
+
+    def gradient_norm(self, grad):
+        """Norm of a gradient in the metric: ``(g^T diag(1/h) g)^(1/2)``.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (n,)
+            Gradient.
+
+        Returns
+        -------
+        float
+            Its norm (Euclidean when the matrix does not measure).
+        """
+        if not self.measures:
+            return float(np.linalg.norm(grad))
+        return float(np.sqrt(grad @ (self._inverse * grad)))
+
+    def step_norm(self, step):
+        """Norm of a step in the dual metric: ``(s^T diag(h) s)^(1/2)``.
+
+        Parameters
+        ----------
+        step : ndarray of shape (n,)
+            A change of the variables.
+
+        Returns
+        -------
+        float
+            Its norm (Euclidean when the matrix does not measure).
+        """
+        if not self.measures:
+            return float(np.linalg.norm(step))
+        return float(np.sqrt(step @ (self.hessian_diagonal * step)))
 
     def diagonal(self, memory):
         """Diagonal of ``H0``: ``1 / h`` whatever the pairs.
@@ -283,7 +334,8 @@ class InverseDiagonal:
             New initial matrix with diagonal ``h + delta``.
         """
         # exact arithmetic keeps h + delta >= 0; clip the rounding below it
-        return InverseDiagonal(np.maximum(self.hessian_diagonal + delta, 0.0), self.point)
+        return InverseDiagonal(np.maximum(self.hessian_diagonal + delta, 0.0), self.point,
+                               self.measures)
 
     @property
     def n(self):
@@ -323,7 +375,8 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
         ``(w, current) -> InverseDiagonal``: ``current`` (the memory's
         initial matrix) when it is an :class:`InverseDiagonal` of the right
         size taken close enough to ``w``, else
-        ``InverseDiagonal(problem.hessian_diagonal(w, log_alpha), w)``.
+        ``InverseDiagonal(problem.hessian_diagonal(w, log_alpha), w)``,
+        measuring in its metric with several strengths.
 
     Examples
     --------
@@ -342,7 +395,8 @@ def hessian_diagonal_initial(problem, log_alpha, refresh=0.1):
     def initial(w, current):
         if _taken_close_to(current, w, refresh):
             return current
-        return InverseDiagonal(problem.hessian_diagonal(w, log_alpha), w)
+        return InverseDiagonal(problem.hessian_diagonal(w, log_alpha), w,
+                               measures=getattr(problem, "n_hyper", 1) > 1)
 
     return initial
 
@@ -433,34 +487,47 @@ def auto_initial(problem, log_alpha):
     """
     if problem.n_hyper > 1:
         return hessian_diagonal_initial(problem, log_alpha)
-    metric = solver_metric("auto", problem)
+    metric = solver_metric("auto", problem, log_alpha)
     if metric is None:
         return None
     scaled = ScaledIdentity(metric)
     return lambda w, current: scaled
 
 
-def solver_metric(initial_matrix, problem):
+def solver_metric(initial_matrix, problem, log_alpha):
     """The metric in which the inner solver measures gradients, for an initial matrix.
 
-    The intercept metric of ``problem`` for ``"auto"`` with one strength;
-    None (the Euclidean norm) otherwise, factories included. Whatever sets
-    a tolerance relative to a gradient norm uses it, so that the tolerance
-    and the solver's stopping test are in the same norm.
+    With several strengths and the Hessian diagonal (``"hessian-diagonal"``
+    or ``"auto"``), ``1 / h`` for ``h`` the diagonal at ``w = 0`` and
+    ``log_alpha``; with ``"auto"`` and one strength, the problem's
+    intercept metric; None (the Euclidean norm) otherwise, factories
+    included. Whatever sets a tolerance relative to a gradient norm uses it,
+    so that the tolerance and the solver's stopping test are in the same
+    norm.
 
     Parameters
     ----------
     initial_matrix : str or callable
         As :func:`get_initial_matrix` takes it.
     problem : InnerProblem
-        Inner problem (``n_hyper`` and ``intercept_metric`` are used).
+        Inner problem (``n_hyper``, ``hessian_diagonal`` and
+        ``intercept_metric`` are used).
+    log_alpha : array-like of shape (n_hyper,)
+        Log-scale strengths of the first solve.
 
     Returns
     -------
     ndarray of shape (n_coef,) or None
         The metric ``m``.
     """
-    if isinstance(initial_matrix, str) and initial_matrix == "auto" and problem.n_hyper == 1:
+    if not isinstance(initial_matrix, str):
+        return None
+    if initial_matrix in ("hessian-diagonal", "auto") and problem.n_hyper > 1:
+        # X's squares are left to the processes that run the solves
+        h0 = problem.hessian_diagonal(np.zeros(problem.n_coef), log_alpha,
+                                      keep_squares=False)
+        return InverseDiagonal(h0).metric
+    if initial_matrix == "auto":
         return problem.intercept_metric
     return None
 

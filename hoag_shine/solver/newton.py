@@ -9,7 +9,7 @@ rows give the same model). The estimator's final refit is this solve.
 import numpy as np
 
 from .cg import conjugate_gradient
-from .initial import ScaledIdentity
+from .initial import InverseDiagonal, ScaledIdentity
 from .lbfgs import minimize_lbfgs
 
 #: relative tolerance of the final refit's L-BFGS solve
@@ -49,11 +49,11 @@ def solve_tightly(problem, log_alpha, w0, *, max_iter=1000):
 
     Notes
     -----
-    With one strength and intercepts, norms, the L-BFGS initial matrix and
-    CG are taken in the problem's
-    :attr:`~hoag_shine.InnerProblem.intercept_metric`, so that the solve
-    does not change when the columns of ``X`` are scaled against the
-    strength.
+    Norms, the L-BFGS initial matrix and CG are taken in a metric in which
+    scaling the columns of ``X`` against the strengths changes nothing: with
+    one strength, ``gamma I`` in the problem's
+    :attr:`~hoag_shine.InnerProblem.intercept_metric`; with several, the
+    inverse Hessian diagonal at ``w0``.
     """
     log_alpha = np.asarray(log_alpha, dtype=float)
     w0 = np.asarray(w0, dtype=float)
@@ -64,7 +64,9 @@ def solve_tightly(problem, log_alpha, w0, *, max_iter=1000):
         raise ValueError(f"w0 must hold {problem.n_coef} finite numbers, got shape "
                          f"{w0.shape}")
     fun = problem.fun_and_grad(log_alpha)
-    initial = ScaledIdentity(problem.intercept_metric if problem.n_hyper == 1 else None)
+    # a metric in which scaling a column against its strength changes nothing
+    initial = ScaledIdentity(problem.intercept_metric) if problem.n_hyper == 1 else \
+        InverseDiagonal(problem.hessian_diagonal(w0, log_alpha))
     f0, g0 = fun(np.zeros(problem.n_coef))
     g0 = initial.gradient_norm(g0)
     # no warning from L-BFGS: the Newton steps finish what it may leave short,
@@ -89,7 +91,8 @@ def _newton_polish(problem, fun, w, log_alpha, f0, g0, initial):
     longer makes progress. ``f0`` and ``g0`` are the objective and the
     gradient norm at ``w = 0``, the scales of the objective's rounding and
     of the gradient; gradients and steps are measured in the metric of
-    ``initial`` (a :class:`ScaledIdentity`), in which CG runs too. Returns
+    ``initial`` (its ``gradient_norm`` and ``step_norm``), in which CG runs
+    too. Returns
     the last point and its gradient norm.
     """
     f, g = fun(w)
