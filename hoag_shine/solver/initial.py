@@ -31,7 +31,51 @@ import numpy as np
 DIAGONAL_FLOOR = 1e-12
 
 
-class ScaledIdentity:
+class _MeasuredIn:
+    """Gradient and step norms in the metric ``m`` of an initial matrix.
+
+    ``metric`` (an attribute or property of the subclass) is the positive
+    diagonal ``m``, or None for Euclidean norms. Gradients are measured as
+    ``(g^T diag(m) g)^(1/2)``, steps in the dual norm ``(s^T diag(1/m)
+    s)^(1/2)``.
+    """
+
+    def gradient_norm(self, grad):
+        """Norm of a gradient in the metric.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (n,)
+            Gradient.
+
+        Returns
+        -------
+        float
+            ``(g^T diag(m) g)^(1/2)``; the Euclidean norm without a metric.
+        """
+        if self.metric is None:
+            return float(np.linalg.norm(grad))
+        return float(np.sqrt(grad @ (self.metric * grad)))
+
+    def step_norm(self, step):
+        """Norm of a step (a change of the variables) in the dual metric.
+
+        Parameters
+        ----------
+        step : ndarray of shape (n,)
+            Step.
+
+        Returns
+        -------
+        float
+            ``(s^T diag(1/m) s)^(1/2)``; the Euclidean norm without a metric.
+        """
+        if self.metric is None:
+            return float(np.linalg.norm(step))
+        return float(np.sqrt(step @ (step / self.metric)))
+
+
+class ScaledIdentity(_MeasuredIn):
     """Initial matrix ``gamma I``, ``gamma = s^T y / y^T y`` of the newest pair.
 
     It is the identity when the memory is empty (``diag(m)`` with a metric
@@ -84,40 +128,6 @@ class ScaledIdentity:
             return self.metric
         s, y = memory.pairs[-1]
         return (float(s @ y) / float(y @ (self.metric * y))) * self.metric
-
-    def gradient_norm(self, grad):
-        """Norm of a gradient in the metric: ``(g^T diag(m) g)^(1/2)``.
-
-        Parameters
-        ----------
-        grad : ndarray of shape (n,)
-            Gradient.
-
-        Returns
-        -------
-        float
-            The Euclidean norm without a metric.
-        """
-        if self.metric is None:
-            return float(np.linalg.norm(grad))
-        return float(np.sqrt(grad @ (self.metric * grad)))
-
-    def step_norm(self, step):
-        """Norm of a step in the dual metric: ``(s^T diag(1/m) s)^(1/2)``.
-
-        Parameters
-        ----------
-        step : ndarray of shape (n,)
-            A change of the variables.
-
-        Returns
-        -------
-        float
-            The Euclidean norm without a metric.
-        """
-        if self.metric is None:
-            return float(np.linalg.norm(step))
-        return float(np.sqrt(step @ (step / self.metric)))
 
     def trial_step(self, memory, value, slope):
         """First step length of the line search along ``d = -B grad``.
@@ -181,7 +191,7 @@ class ScaledIdentity:
         return "ScaledIdentity()" if self.metric is None else f"ScaledIdentity(n={self.n})"
 
 
-class InverseDiagonal:
+class InverseDiagonal(_MeasuredIn):
     """Initial matrix ``diag(h)^{-1}`` for a positive Hessian diagonal ``h``.
 
     Entries of ``h`` below ``1e-12 max(h)`` are raised to that floor.
@@ -232,40 +242,6 @@ class InverseDiagonal:
         when a coordinate is rescaled against its strength.
         """
         return self._inverse if self.measures else None
-
-    def gradient_norm(self, grad):
-        """Norm of a gradient in the metric: ``(g^T diag(1/h) g)^(1/2)``.
-
-        Parameters
-        ----------
-        grad : ndarray of shape (n,)
-            Gradient.
-
-        Returns
-        -------
-        float
-            Its norm (Euclidean when the matrix does not measure).
-        """
-        if not self.measures:
-            return float(np.linalg.norm(grad))
-        return float(np.sqrt(grad @ (self._inverse * grad)))
-
-    def step_norm(self, step):
-        """Norm of a step in the dual metric: ``(s^T diag(h) s)^(1/2)``.
-
-        Parameters
-        ----------
-        step : ndarray of shape (n,)
-            A change of the variables.
-
-        Returns
-        -------
-        float
-            Its norm (Euclidean when the matrix does not measure).
-        """
-        if not self.measures:
-            return float(np.linalg.norm(step))
-        return float(np.sqrt(step @ (self.hessian_diagonal * step)))
 
     def diagonal(self, memory):
         """Diagonal of ``H0``: ``1 / h`` whatever the pairs.
