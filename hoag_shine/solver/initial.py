@@ -126,7 +126,7 @@ class ScaledIdentity(_MeasuredIn):
             return memory.gamma
         if not len(memory):
             return self.metric
-        s, y = memory.pairs[-1]
+        s, y = memory.newest_pair
         return (float(s @ y) / float(y @ (self.metric * y))) * self.metric
 
     def trial_step(self, memory, value, slope):
@@ -289,7 +289,7 @@ class InverseDiagonal(_MeasuredIn):
         """
         if not len(memory):
             return 1.0
-        s, y = memory.pairs[-1]
+        s, y = memory.newest_pair
         tau = (s @ y) / (y @ (self._inverse * y))
         return float(min(1.0, np.sqrt(tau))) if np.isfinite(tau) and tau > 0 else 1.0
 

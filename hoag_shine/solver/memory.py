@@ -195,6 +195,11 @@ class LBFGSMemory:
         return 1.0 / (rho * np.dot(y, y))
 
     @property
+    def newest_pair(self):
+        """The newest ``(s, y)``, or None when the memory is empty (no tuple of all pairs)."""
+        return self._pairs[-1][:2] if self._pairs else None
+
+    @property
     def last_step(self):
         """The newest ``s``, or None when the memory is empty."""
         return self._pairs[-1][0] if self._pairs else None
